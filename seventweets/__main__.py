@@ -1,0 +1,3 @@
+from seventweets.cli import main
+
+main()
