@@ -1,0 +1,13 @@
+"""Gossip membership: every node learns every other node and notices when one fails.
+
+``members`` contains the pure merge rules, ``table`` one node's member table with failure
+detection, ``gossiper`` the network side (the gossip loop, join and leave), ``signing``
+the HMAC signatures of node-to-node requests. Nothing here knows about tweets or imports
+``tornado.web``.
+"""
+
+from seventweets.gossip.config import GossipConfig
+from seventweets.gossip.members import Member, Status
+from seventweets.gossip.table import MemberTable
+
+__all__ = ["GossipConfig", "Member", "MemberTable", "Status"]
