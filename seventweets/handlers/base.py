@@ -1,0 +1,290 @@
+"""The JSON base handler: body parsing, content types, credentials and error bodies.
+
+Every handler of the node derives from ``JsonHandler``. Handlers parse and validate the
+request, call a service and serialize the result; services raise the errors of
+``seventweets.errors`` and this module alone maps them to status codes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import Any
+
+import tornado.web
+
+from seventweets import errors
+from seventweets.metrics import NodeMetrics
+
+log = logging.getLogger(__name__)
+
+ERROR_STATUS: dict[type[errors.SevenTweetsError], int] = {
+    errors.BadRequestError: 400,
+    errors.UnauthorizedError: 401,
+    errors.NotFoundError: 404,
+    errors.ConflictError: 409,
+    errors.PayloadTooLargeError: 413,
+    errors.UnsupportedMediaTypeError: 415,
+    errors.ValidationError: 422,
+    errors.PeerTimeoutError: 504,
+    errors.PeerError: 502,
+    errors.DatabaseUnavailableError: 503,
+}
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+DEFAULT_MAX_BODY_SIZE = 64 * 1024
+
+
+def status_of(error: errors.SevenTweetsError) -> int:
+    """Return the HTTP status of a domain error, the most specific class first."""
+    for cls in type(error).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def dump_json(value: Any) -> bytes:
+    # ensure_ascii=False keeps non-ASCII text readable; lone surrogates never get this far
+    # because validation rejects them on the way in.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@tornado.web.stream_request_body
+class JsonHandler(tornado.web.RequestHandler):
+    """Base of every route: JSON in, JSON out, one error shape for every failure.
+
+    The body is streamed so that an oversized one is rejected with a JSON 413 as soon as
+    its declared or received size passes the maximum, instead of being buffered first.
+    """
+
+    # Name of the route in metrics and logs; subclasses set it.
+    route = "unknown"
+
+    def initialize(self, **collaborators: Any) -> None:
+        for key, value in collaborators.items():
+            setattr(self, key, value)
+        self._body_chunks: list[bytes] = []
+        self._body_size = 0
+        self._started = time.perf_counter()
+        in_flight = self.settings.get("in_flight")
+        if in_flight is not None:
+            in_flight.enter()
+
+    @property
+    def metrics(self) -> NodeMetrics:
+        return self.settings["metrics"]
+
+    @property
+    def max_body_size(self) -> int:
+        return self.settings.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", JSON_CONTENT_TYPE)
+
+    def compute_etag(self) -> None:
+        # Bodies change with every write, and hashing each response costs throughput.
+        return None
+
+    def prepare(self) -> None:
+        declared = self.request.headers.get("Content-Length")
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > self.max_body_size
+        ):
+            raise errors.PayloadTooLargeError(
+                f"request body of {declared} bytes is larger than the maximum of "
+                f"{self.max_body_size} bytes"
+            )
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body_size += len(chunk)
+        if self._body_size > self.max_body_size:
+            raise errors.PayloadTooLargeError(
+                f"request body is larger than the maximum of {self.max_body_size} bytes"
+            )
+        self._body_chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self._body_chunks)
+
+    # -- request parsing --------------------------------------------------------------
+
+    def parse_json_body(self, required: bool = True) -> dict[str, Any] | None:
+        """Parse the request body as a JSON object.
+
+        Returns None when the body is empty and ``required`` is false.
+        """
+        raw = self.body
+        if not raw and not required:
+            return None
+        self.check_json_media_type()
+        if not raw:
+            raise errors.BadRequestError("request body is empty; send a JSON object")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise errors.BadRequestError(
+                f"request body is not valid UTF-8 at byte {exc.start}"
+            ) from None
+        try:
+            value = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise errors.BadRequestError(
+                f"request body is not valid JSON: {exc}"
+            ) from None
+        if not isinstance(value, dict):
+            raise errors.BadRequestError(
+                f"request body must be a JSON object, not {json_type_name(value)}"
+            )
+        return value
+
+    def check_json_media_type(self) -> None:
+        header = self.request.headers.get("Content-Type")
+        if header is None:
+            raise errors.UnsupportedMediaTypeError(
+                "Content-Type header is missing; send application/json"
+            )
+        media_type, _, params = header.partition(";")
+        if media_type.strip().lower() != "application/json":
+            raise errors.UnsupportedMediaTypeError(
+                f"Content-Type {header!r} is not supported; send application/json"
+            )
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset":
+                charset = value.strip().strip('"').lower()
+                if charset not in ("utf-8", "utf8"):
+                    raise errors.UnsupportedMediaTypeError(
+                        f"charset {value.strip()!r} is not supported; send UTF-8"
+                    )
+
+    def query_int(
+        self, name: str, minimum: int, maximum: int, default: int | None = None
+    ) -> int | None:
+        """Return the integer query parameter ``name``, or ``default`` when it is absent."""
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        if not raw:
+            raise errors.BadRequestError(f"query parameter {name!r} is empty")
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 20:
+            raise errors.BadRequestError(
+                f"query parameter {name!r} must be an integer from {minimum} to {maximum},"
+                f" not {raw!r}"
+            )
+        value = int(raw)
+        if not minimum <= value <= maximum:
+            raise errors.BadRequestError(
+                f"query parameter {name!r} must be from {minimum} to {maximum}, not {value}"
+            )
+        return value
+
+    def require_token(self, token: str) -> None:
+        """Raise UnauthorizedError unless the request carries the node's API token."""
+        presented = None
+        authorization = self.request.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, credentials = authorization.partition(" ")
+            if scheme.lower() == "bearer":
+                presented = credentials.strip()
+        if presented is None:
+            presented = self.request.headers.get("X-Api-Token")
+        if presented is None:
+            raise errors.UnauthorizedError(
+                "missing API token; send 'Authorization: Bearer <token>'"
+            )
+        if not hmac.compare_digest(presented.encode(), token.encode()):
+            raise errors.UnauthorizedError("invalid API token")
+
+    # -- responses --------------------------------------------------------------------
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(dump_json(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, errors.SevenTweetsError):
+            status_code = status_of(exc)
+            message = exc.message
+        elif isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif status_code == 405:
+            message = (
+                f"method {self.request.method} is not allowed on {self.request.path}"
+            )
+        elif status_code < 500:
+            message = HTTPStatus(status_code).phrase.lower()
+        else:
+            message = "internal server error; the node logged the details"
+        self.set_status(status_code)
+        self.set_header("Content-Type", JSON_CONTENT_TYPE)
+        self.clear_header("Location")
+        self.clear_header("Link")
+        body: dict[str, Any] = {"error": message, "status": status_code}
+        body.update(self.error_extra_fields(status_code))
+        self.finish(dump_json(body))
+
+    def error_extra_fields(self, status_code: int) -> dict[str, Any]:
+        """Fields that a route adds to its error body; none by default."""
+        return {}
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, errors.SevenTweetsError):
+            status = status_of(value)
+            # Client mistakes and peer faults are expected: one line, no traceback.
+            level = logging.WARNING if status < 500 else logging.INFO
+            log.log(
+                level,
+                "request failed status=%s method=%s path=%s error=%s",
+                status,
+                self.request.method,
+                self.request.path,
+                value.message,
+            )
+            return
+        super().log_exception(typ, value, tb)
+
+    def on_finish(self) -> None:
+        in_flight = self.settings.get("in_flight")
+        if in_flight is not None:
+            in_flight.leave()
+        self.metrics.observe_request(
+            self.route,
+            self.request.method or "",
+            self.get_status(),
+            time.perf_counter() - self._started,
+        )
+
+
+class NotFoundHandler(JsonHandler):
+    """Return a JSON 404 for every path that no route matches."""
+
+    route = "not_found"
+
+    def prepare(self) -> None:
+        raise errors.NotFoundError(f"no route matches {self.request.path}")
+
+
+def json_type_name(value: Any) -> str:
+    """Name a decoded JSON value's type the way JSON does, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
