@@ -1,0 +1,63 @@
+"""The Tornado application of one node: every route in one list, built by ``make_app``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from seventweets.handlers.base import DEFAULT_MAX_BODY_SIZE, NotFoundHandler
+from seventweets.handlers.info import HealthHandler, MetricsHandler, OpenApiHandler
+from seventweets.handlers.registry import (
+    GossipHandler,
+    RegistryHandler,
+    RegistryMemberHandler,
+)
+from seventweets.handlers.tweets import TweetHandler, TweetListHandler
+from seventweets.metrics import NodeMetrics
+from seventweets.services.tweets import TweetService
+from seventweets.storage.database import Database
+
+
+def make_app(
+    *,
+    name: str,
+    token: str,
+    database: Database,
+    tweets: TweetService,
+    gossiper: Any,
+    metrics: NodeMetrics,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    in_flight: Any = None,
+) -> tornado.web.Application:
+    """Build the application of the node ``name`` from its collaborators."""
+    tweet_args = {"tweets": tweets, "token": token}
+    membership_args = {"gossiper": gossiper}
+    info_args = {"database": database}
+
+    routes: list[tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]] = [
+        # Tweets stored on this node.
+        (r"/tweets/?", TweetListHandler, tweet_args),
+        (r"/tweets/([^/]+)/?", TweetHandler, tweet_args),
+        # Membership, spoken node to node.
+        (r"/registry/?", RegistryHandler, membership_args),
+        (r"/registry/([^/]+)/?", RegistryMemberHandler, membership_args),
+        (r"/gossip/?", GossipHandler, membership_args),
+        # Node information.
+        (r"/health/?", HealthHandler, info_args),
+        (r"/metrics/?", MetricsHandler, {}),
+        (r"/openapi.json", OpenApiHandler, {}),
+    ]
+
+    return tornado.web.Application(
+        routes,  # type: ignore[arg-type]
+        default_handler_class=NotFoundHandler,
+        name=name,
+        metrics=metrics,
+        max_body_size=max_body_size,
+        # Counts requests being served, so that shutdown can wait for them to finish.
+        in_flight=in_flight,
+        # Tornado's own access log line per request would double the cost of a fast read;
+        # requests are counted in /metrics instead and failures are logged by the handler.
+        log_function=lambda handler: None,
+    )
