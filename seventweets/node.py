@@ -55,6 +55,7 @@ class Node:
         self._purge: PeriodicCallback | None = None
         self._in_flight = _InFlight()
         self._gossiping = False
+        self._ready = False
 
     async def start(self) -> None:
         """Bind the port, open the database, join the network and start serving."""
@@ -124,6 +125,7 @@ class Node:
         if config.token is None:
             # Shown once so the user can write; never logged again.
             print(f"generated API token (shown once): {self.token}", file=sys.stderr)
+        self._ready = True
         log.info("ready name=%s address=%s", config.name, self.address)
 
     async def _start_embedded(self) -> str:
@@ -164,7 +166,8 @@ class Node:
             await self._database.close()
         if self._embedded is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._embedded.stop)
-        log.info("stopped name=%s", self.config.name)
+        if self._ready:
+            log.info("stopped name=%s", self.config.name)
 
 
 class _InFlight:
