@@ -1,8 +1,8 @@
 """Domain errors that services raise and the base handler turns into HTTP responses.
 
-Every error carries a message that says what failed and on which value; that message
-becomes the ``error`` field of the JSON error body. Only ``handlers.base`` maps these
-classes to status codes::
+Every error carries a message that names what failed and on which value, and that
+message becomes the ``error`` field of the JSON error body. Only ``handlers.base`` maps
+these classes to status codes::
 
     SevenTweetsError
     ├── BadRequestError            400  a body, query parameter or header cannot be parsed
