@@ -50,7 +50,7 @@ def make_app(
     ]
 
     return tornado.web.Application(
-        routes,  # type: ignore[arg-type]
+        routes,
         default_handler_class=NotFoundHandler,
         name=name,
         metrics=metrics,

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg2
 from psycopg2 import sql
@@ -333,7 +333,7 @@ class EmbeddedPostgres:
     def _bin(self, program: str) -> str:
         return str(self._bin_dir / program)
 
-    def _as_server_user(self) -> dict[str, object]:
+    def _as_server_user(self) -> dict[str, Any]:
         if self._run_as is None:
             return {}
         return {

@@ -119,7 +119,7 @@ class Database:
         return {
             "used": self._pool.size - free,
             "idle": free,
-            "max": self._pool.maxsize,
+            "max": self._pool.maxsize or 0,
         }
 
     async def close(self) -> None:
