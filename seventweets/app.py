@@ -8,6 +8,7 @@ import tornado.web
 
 from seventweets.handlers.base import DEFAULT_MAX_BODY_SIZE, NotFoundHandler
 from seventweets.handlers.info import HealthHandler, MetricsHandler, OpenApiHandler
+from seventweets.handlers.network import RetweetHandler, SearchHandler
 from seventweets.handlers.registry import (
     GossipHandler,
     RegistryHandler,
@@ -15,6 +16,9 @@ from seventweets.handlers.registry import (
 )
 from seventweets.handlers.tweets import TweetHandler, TweetListHandler
 from seventweets.metrics import NodeMetrics
+from seventweets.peers import PeerClient
+from seventweets.services.retweets import RetweetService
+from seventweets.services.search import SearchService
 from seventweets.services.tweets import TweetService
 from seventweets.storage.database import Database
 
@@ -29,11 +33,24 @@ def make_app(
     metrics: NodeMetrics,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     in_flight: Any = None,
+    retweets: RetweetService | None = None,
+    search: SearchService | None = None,
 ) -> tornado.web.Application:
-    """Build the application of the node ``name`` from its collaborators."""
+    """Build the application of the node ``name`` from its collaborators.
+
+    Without ``retweets`` or ``search``, those services read from peers with the default
+    peer timeout.
+    """
+    peers = PeerClient()
+    if retweets is None:
+        retweets = RetweetService(database, name, gossiper, peers)
+    if search is None:
+        search = SearchService(database, name, gossiper, peers)
     tweet_args = {"tweets": tweets, "token": token}
     membership_args = {"gossiper": gossiper}
     info_args = {"database": database}
+    retweet_args = {"retweets": retweets, "token": token}
+    search_args = {"search": search}
 
     routes: list[tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]] = [
         # Tweets stored on this node.
@@ -43,6 +60,9 @@ def make_app(
         (r"/registry/?", RegistryHandler, membership_args),
         (r"/registry/([^/]+)/?", RegistryMemberHandler, membership_args),
         (r"/gossip/?", GossipHandler, membership_args),
+        # Retweets and search across the network.
+        (r"/retweets/?", RetweetHandler, retweet_args),
+        (r"/search/?", SearchHandler, search_args),
         # Node information.
         (r"/health/?", HealthHandler, info_args),
         (r"/metrics/?", MetricsHandler, {}),
