@@ -7,7 +7,15 @@ the HMAC signatures of node-to-node requests. Nothing here knows about tweets or
 """
 
 from seventweets.gossip.config import GossipConfig
+from seventweets.gossip.gossiper import Gossiper, JoinRejectedError
 from seventweets.gossip.members import Member, Status
 from seventweets.gossip.table import MemberTable
 
-__all__ = ["GossipConfig", "Member", "MemberTable", "Status"]
+__all__ = [
+    "GossipConfig",
+    "Gossiper",
+    "JoinRejectedError",
+    "Member",
+    "MemberTable",
+    "Status",
+]

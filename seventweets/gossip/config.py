@@ -59,6 +59,11 @@ class GossipConfig:
     # parallel, so this bounds the delay that leaving adds to shutdown.
     leave_timeout: float = 0.5
 
+    # Seconds a join request to one seed may take. The seed may first check, with one
+    # exchange timeout, whether a node already using the name still responds, so this
+    # must exceed ``exchange_timeout``.
+    join_timeout: float = 5.0
+
     # First and longest wait, in seconds, between join attempts when no seed responds.
     # The wait doubles after each failed attempt.
     join_backoff_initial: float = 1.0
@@ -76,6 +81,11 @@ class GossipConfig:
                 f"exchange timeout {self.exchange_timeout} s must be positive and at most "
                 f"the interval of {self.interval} s"
             )
+        if self.join_timeout <= self.exchange_timeout:
+            raise ValueError(
+                f"join timeout {self.join_timeout} s must exceed the exchange timeout of "
+                f"{self.exchange_timeout} s"
+            )
         if self.fanout < 1:
             raise ValueError(f"fanout must be at least 1, got {self.fanout}")
         if not 0 < self.suspect_rounds < self.dead_rounds <= self.tombstone_rounds:
@@ -91,6 +101,7 @@ class GossipConfig:
             interval=interval,
             exchange_timeout=interval / 2,
             leave_timeout=min(0.5, interval),
+            join_timeout=max(5.0, interval),
             join_backoff_initial=interval,
             join_backoff_max=max(30.0, interval),
         )
@@ -102,6 +113,7 @@ class GossipConfig:
         return cls(
             interval=interval,
             exchange_timeout=interval / 2,
+            join_timeout=2.0,
             suspect_rounds=6,
             dead_rounds=12,
             tombstone_rounds=100,
