@@ -43,6 +43,8 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
             for b, n in zip(bare, node, strict=True)
         ]
         ratio = node_rps / bare_rps
+        bare_cpu_us = _median(bare, "server_cpu_us_per_request")
+        node_cpu_us = _median(node, "server_cpu_us_per_request")
         p99_factor = node_p99 / bare_p99
         rows.append(
             {
@@ -62,10 +64,17 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "p99_factor": p99_factor,
                 "p99_max_factor": targets["p99_max_factor"],
                 "p99_pass": p99_factor <= targets["p99_max_factor"],
-                "bare_cpu_us": _median(bare, "server_cpu_us_per_request"),
-                "node_cpu_us": _median(node, "server_cpu_us_per_request"),
+                "bare_cpu_us": bare_cpu_us,
+                "node_cpu_us": node_cpu_us,
+                "cpu_ratio": bare_cpu_us / node_cpu_us,
                 "node_server_core_busy": _median(node, "server_core_busy"),
                 "node_load_core_busy": _median(node, "load_core_busy"),
+                "max_foreign": max(
+                    max(r["foreign_server_core"], r["foreign_load_core"])
+                    for r in bare + node
+                ),
+                "repeated_runs": sum(r["attempt"] - 1 for r in bare + node),
+                "disturbed_runs": sum(r["disturbed"] for r in bare + node),
             }
         )
     return rows
@@ -120,6 +129,13 @@ def render_report(results: dict[str, Any]) -> str:
         " is the spread of the ratios taken within each round.",
         "- Server CPU per request is the server process's user plus system time during"
         " the run, from `/proc/PID/stat`, over the requests wrk completed.",
+        "- The machine may be shared. Before each run the script waits (up to"
+        " `--quiet-wait` seconds) until both cores are idle, and during the run it"
+        " compares each core's busy time (`/proc/stat`) with the CPU time of the server,"
+        " PostgreSQL, wrk and itself. A run in which other processes took more than"
+        f" {settings['foreign_limit']:.0%} of either core is repeated, up to"
+        f" {settings['retries']} repeats per benchmark; a run still disturbed after that"
+        " is kept and counted below.",
         "",
         "## Machine and versions",
         "",
@@ -148,15 +164,22 @@ def render_report(results: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Server CPU time per request and load of the cores during the node's runs (medians):",
+        "Server CPU time per request, its ratio (bare over node, which is the throughput"
+        " ratio a server bound by its own core would reach), how busy the cores were during"
+        " the node's runs (medians), and the most that other processes took of either"
+        " core in any kept run:",
         "",
-        "| route | bare CPU µs/req | node CPU µs/req | server core busy | load core busy |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| route | bare CPU µs/req | node CPU µs/req | CPU-time ratio | server core busy"
+        " | load core busy | other processes, max | runs repeated / still disturbed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         lines.append(
             f"| `{row['label']}` | {row['bare_cpu_us']:.0f} | {row['node_cpu_us']:.0f}"
-            f" | {row['node_server_core_busy']:.0%} | {row['node_load_core_busy']:.0%} |"
+            f" | {row['cpu_ratio']:.2f}"
+            f" | {row['node_server_core_busy']:.0%} | {row['node_load_core_busy']:.0%}"
+            f" | {row['max_foreign']:.0%}"
+            f" | {row['repeated_runs']} / {row['disturbed_runs']} |"
         )
     lines += [
         "",

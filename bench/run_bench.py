@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.client
+import itertools
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import signal
@@ -49,6 +51,8 @@ LOAD_CORE = 1
 START_TIMEOUT = 60.0
 # Seconds a server gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -151,31 +155,119 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """Return the user plus system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # utime and stime are fields 14 and 15 of proc(5); fields[0] here is field 3.
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
 
-def core_times() -> dict[int, tuple[int, int]]:
-    """Return (busy, total) clock ticks of each core from /proc/stat."""
+def _proc_stat_fields(pid: int) -> list[str]:
+    # The command name in field 2 may contain spaces; fields[0] here is field 3 of proc(5).
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = _proc_stat_fields(pid)
+    # utime and stime are fields 14 and 15 of proc(5).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_cpu_seconds(pgdata: Path) -> float:
+    """Return the CPU time of the postmaster and the processes it started that still run.
+
+    The node's pooled connections keep their backends for the whole benchmark, so the
+    backends that exit during a run (and whose time is lost here) are not the node's.
+    """
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _proc_stat_fields(int(entry.name))
+        except (OSError, IndexError):
+            continue  # the process ended while it was being read
+        if int(entry.name) == postmaster or int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def core_busy_seconds() -> dict[int, float]:
+    """Return the user, nice and system time of each core from /proc/stat.
+
+    Interrupt, softirq, steal and idle time are left out, so that the figure can be
+    compared with the CPU time of processes.
+    """
     result = {}
     for line in Path("/proc/stat").read_text().splitlines():
         name, *values = line.split()
         if name.startswith("cpu") and name != "cpu":
-            ticks = [int(value) for value in values]
-            # idle and iowait are fields 4 and 5 of each cpu line.
-            idle = ticks[3] + ticks[4]
-            result[int(name[3:])] = (sum(ticks) - idle, sum(ticks))
+            user, nice, system = (int(value) for value in values[:3])
+            result[int(name[3:])] = (user + nice + system) / CLOCK_TICKS
     return result
 
 
-def busy_fraction(
-    before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], core: int
-) -> float:
-    busy = after[core][0] - before[core][0]
-    total = after[core][1] - before[core][1]
-    return busy / total if total else 0.0
+def own_cpu_seconds() -> float:
+    """Return the CPU time of this script and of the children it has waited for (wrk)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU time used so far by each core and by each process of the benchmark."""
+
+    wall: float
+    cores: dict[int, float]
+    server: float
+    postgres: float
+    own: float
+
+    @classmethod
+    def take(cls, server: Server, pgdata: Path) -> CpuSnapshot:
+        return cls(
+            wall=time.monotonic(),
+            cores=core_busy_seconds(),
+            server=server.cpu_seconds(),
+            postgres=postgres_cpu_seconds(pgdata),
+            own=own_cpu_seconds(),
+        )
+
+
+def foreign_load(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """Return how busy each core was and the share that processes outside the benchmark used.
+
+    Other programs on the machine (other test runs, for example) take CPU time from the
+    server or from wrk and PostgreSQL, and a run they disturb is not comparable.
+    """
+    wall = after.wall - before.wall
+    server_core = after.cores[SERVER_CORE] - before.cores[SERVER_CORE]
+    load_core = after.cores[LOAD_CORE] - before.cores[LOAD_CORE]
+    ours_on_server_core = after.server - before.server
+    ours_on_load_core = (after.postgres - before.postgres) + (after.own - before.own)
+    return {
+        "server_core_busy": server_core / wall,
+        "load_core_busy": load_core / wall,
+        "foreign_server_core": max(0.0, server_core - ours_on_server_core) / wall,
+        "foreign_load_core": max(0.0, load_core - ours_on_load_core) / wall,
+    }
+
+
+def wait_for_quiet(max_wait: float, threshold: float) -> float:
+    """Wait until both cores are idle apart from ``threshold``; return the seconds waited.
+
+    Between runs the benchmark's own processes are idle, so the load seen here is other
+    programs'. After ``max_wait`` seconds the run starts anyway.
+    """
+    started = time.monotonic()
+    while True:
+        before = core_busy_seconds()
+        time.sleep(0.5)
+        after = core_busy_seconds()
+        busy = max(after[core] - before[core] for core in (SERVER_CORE, LOAD_CORE))
+        waited = time.monotonic() - started
+        if busy / 0.5 <= threshold or waited >= max_wait:
+            return waited
 
 
 @contextmanager
@@ -290,14 +382,16 @@ def run_wrk(
 
 
 def measure(
-    scenario: Scenario, server: Server, port: int, **wrk_options: Any
+    scenario: Scenario,
+    server: Server,
+    port: int,
+    pgdata: Path,
+    **wrk_options: Any,
 ) -> dict[str, Any]:
-    """Run wrk against ``server`` and add its CPU time and the cores' load to the result."""
-    cores_before = core_times()
-    cpu_before = server.cpu_seconds()
+    """Run wrk against ``server``; add the server's CPU time and the cores' load."""
+    before = CpuSnapshot.take(server, pgdata)
     result = run_wrk(scenario, port, **wrk_options)
-    cpu_after = server.cpu_seconds()
-    cores_after = core_times()
+    after = CpuSnapshot.take(server, pgdata)
 
     errors = result["errors"]
     if errors["status"] or errors["connect"] or errors["timeout"]:
@@ -308,10 +402,9 @@ def measure(
     seconds = result["duration_us"] / 1e6
     result["requests_per_second"] = result["requests"] / seconds
     result["server_cpu_us_per_request"] = (
-        (cpu_after - cpu_before) * 1e6 / result["requests"]
+        (after.server - before.server) * 1e6 / result["requests"]
     )
-    result["server_core_busy"] = busy_fraction(cores_before, cores_after, SERVER_CORE)
-    result["load_core_busy"] = busy_fraction(cores_before, cores_after, LOAD_CORE)
+    result.update(foreign_load(before, after))
     return result
 
 
@@ -429,6 +522,27 @@ def parse_args() -> argparse.Namespace:
         help="tweets created before measuring (default 10000)",
     )
     parser.add_argument(
+        "--foreign-limit",
+        type=float,
+        default=0.05,
+        help="largest share of a core that other processes may use during a run"
+        " before it is repeated (default 0.05)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=12,
+        help="runs repeated at most, over the whole benchmark, because other"
+        " processes used the cores (default 12)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=15.0,
+        help="seconds to wait at most, before each run, for other processes to leave"
+        " the cores idle (default 15)",
+    )
+    parser.add_argument(
         "--no-durable",
         dest="durable",
         action="store_false",
@@ -533,10 +647,14 @@ def main() -> None:
             }
 
             if args.profile:
-                record_profiles(args, scenarios, node, node_port, wrk_options)
+                record_profiles(
+                    args, scenarios, node, node_port, postgres.pgdata, wrk_options
+                )
                 return
 
-            runs = measure_rounds(args, scenarios, servers, wrk_options)
+            runs = measure_rounds(
+                args, scenarios, servers, postgres.pgdata, wrk_options
+            )
         finally:
             node.stop()
             bare.stop()
@@ -557,6 +675,8 @@ def main() -> None:
             "postgres_durable": args.durable,
             "server_core": SERVER_CORE,
             "load_core": LOAD_CORE,
+            "foreign_limit": args.foreign_limit,
+            "retries": args.retries,
         },
         "environment": describe_environment(repo, args.python, find_bin_dir()),
         "targets": {
@@ -582,32 +702,58 @@ def measure_rounds(
     args: argparse.Namespace,
     scenarios: list[Scenario],
     servers: dict[str, tuple[Server, int]],
+    pgdata: Path,
     wrk_options: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Warm up every route and server, then run the interleaved rounds."""
     for scenario in scenarios:
         for name in SERVERS:
             server, port = servers[name]
-            measure(scenario, server, port, duration=args.warmup, **wrk_options)
+            measure(scenario, server, port, pgdata, duration=args.warmup, **wrk_options)
 
+    retries_left = args.retries
     runs = []
     for round_number in range(1, args.rounds + 1):
         for scenario in scenarios:
             for name in SERVERS:
                 server, port = servers[name]
-                result = measure(
-                    scenario, server, port, duration=args.duration, **wrk_options
-                )
-                result.update(round=round_number, scenario=scenario.key, server=name)
+                for attempt in itertools.count(1):
+                    waited = wait_for_quiet(args.quiet_wait, args.foreign_limit)
+                    result = measure(
+                        scenario,
+                        server,
+                        port,
+                        pgdata,
+                        duration=args.duration,
+                        **wrk_options,
+                    )
+                    foreign = max(
+                        result["foreign_server_core"], result["foreign_load_core"]
+                    )
+                    result.update(
+                        round=round_number,
+                        scenario=scenario.key,
+                        server=name,
+                        attempt=attempt,
+                        quiet_wait_seconds=waited,
+                        disturbed=foreign > args.foreign_limit,
+                    )
+                    print(
+                        f"round {round_number} {scenario.label:22} {name:4}"
+                        f" {result['requests_per_second']:8.0f} req/s"
+                        f" p50 {result['latency_p50_us'] / 1000:6.2f} ms"
+                        f" p99 {result['latency_p99_us'] / 1000:7.2f} ms"
+                        f" server CPU {result['server_cpu_us_per_request']:5.0f} µs/req"
+                        f" other processes {foreign:4.0%}",
+                        file=sys.stderr,
+                    )
+                    if not result["disturbed"] or retries_left == 0:
+                        break
+                    retries_left -= 1
+                    print(
+                        "  other processes used the cores; repeating", file=sys.stderr
+                    )
                 runs.append(result)
-                print(
-                    f"round {round_number} {scenario.label:22} {name:4}"
-                    f" {result['requests_per_second']:8.0f} req/s"
-                    f" p50 {result['latency_p50_us'] / 1000:6.2f} ms"
-                    f" p99 {result['latency_p99_us'] / 1000:7.2f} ms"
-                    f" server CPU {result['server_cpu_us_per_request']:5.0f} µs/req",
-                    file=sys.stderr,
-                )
     return runs
 
 
@@ -618,6 +764,7 @@ def render_summary(summary: list[dict[str, Any]]) -> str:
             f"{row['label']:22} ratio {row['ratio']:.2f} (target {row['target_ratio']:.2f},"
             f" {'pass' if row['ratio_pass'] else 'FAIL'})"
             f"  p99 x{row['p99_factor']:.1f} ({'pass' if row['p99_pass'] else 'FAIL'})"
+            f"  CPU-time ratio {row['cpu_ratio']:.2f}"
         )
     return "\n".join(lines)
 
@@ -627,15 +774,16 @@ def record_profiles(
     scenarios: list[Scenario],
     node: Server,
     node_port: int,
+    pgdata: Path,
     wrk_options: dict[str, Any],
 ) -> None:
     """Load the node with each route while py-spy samples it; write one file per route."""
     args.profile.mkdir(parents=True, exist_ok=True)
     for scenario in scenarios:
-        measure(scenario, node, node_port, duration=args.warmup, **wrk_options)
+        measure(scenario, node, node_port, pgdata, duration=args.warmup, **wrk_options)
         output = args.profile / f"{scenario.key}.txt"
         # --nonblocking samples without pausing the node, so its timing stays close to
-        # an unprofiled run; py-spy runs on the load core with wrk.
+        # an unprofiled run. py-spy runs on the load core with wrk.
         spy = subprocess.Popen(
             [
                 "taskset",
@@ -660,7 +808,7 @@ def record_profiles(
         )
         time.sleep(0.5)
         result = measure(
-            scenario, node, node_port, duration=args.duration, **wrk_options
+            scenario, node, node_port, pgdata, duration=args.duration, **wrk_options
         )
         _, spy_errors = spy.communicate(timeout=args.duration + 60)
         if spy.returncode != 0:
@@ -668,7 +816,8 @@ def record_profiles(
                 f"py-spy failed with status {spy.returncode}: {spy_errors.decode().strip()}"
             )
         print(
-            f"{scenario.label}: {result['requests_per_second']:.0f} req/s under py-spy;"
+            f"{scenario.label}: {result['requests_per_second']:.0f} req/s under py-spy,"
+            f" server CPU {result['server_cpu_us_per_request']:.0f} µs/req;"
             f" profile in {output}",
             file=sys.stderr,
         )
