@@ -172,6 +172,21 @@ def test_stalled_node_convicts_nobody_until_fresh_gossip() -> None:
     assert c is not None and c.status is Status.DEAD
 
 
+def test_late_first_round_is_a_stall() -> None:
+    """A first round long after the table was made, as after a pause right at start,
+    convicts nobody either."""
+    clock = FakeClock()
+    table = make_table(clock)
+    table.merge([peer("b", 1)])
+
+    clock.now += CONFIG.dead_timeout * 3
+    table.tick()
+
+    b = table.member("b")
+    assert table.stall_guarded is True
+    assert b is not None and b.status is Status.ALIVE
+
+
 def test_stall_guard_expires_without_gossip() -> None:
     """A stalled node that hears nothing convicts after one dead timeout of running."""
     clock = FakeClock()

@@ -56,7 +56,9 @@ class MemberTable:
         self._on_transition = on_transition
         self._self = Member(name, address, Status.ALIVE, incarnation, 0)
         self._others: dict[str, _Entry] = {}
-        self._last_tick: float | None = None
+        # Counting from creation makes a first round that comes late, such as the
+        # first round of a process paused right after it started, a stall as well.
+        self._last_tick = clock()
         # Clock time when this node found its own loop stalled; None when not guarded.
         self._stall_guard_since: float | None = None
 
@@ -114,8 +116,8 @@ class MemberTable:
         """Choose this round's partners: ``fanout`` random live members, and now and then
         one dead member, so that a healed partition joins up again.
 
-        A dead member is added with probability dead / (live + 1), as Cassandra's
-        Gossiper does: often when many members look dead, rarely when few do. Left
+        A dead member is added with probability dead / (live + 1), so the probing is
+        frequent when many members look dead (a partition) and rare when few do. Left
         members are never contacted.
         """
         live = self.live_peers()
@@ -146,10 +148,7 @@ class MemberTable:
         return self._self
 
     def _check_own_stall(self, now: float) -> None:
-        if (
-            self._last_tick is not None
-            and now - self._last_tick > self.config.stall_timeout
-        ):
+        if now - self._last_tick > self.config.stall_timeout:
             # Every silence measured now includes our own stall, so restart each live
             # member's timer and hold convictions until fresh gossip arrives.
             log.warning(
