@@ -13,8 +13,11 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from tornado.httpclient import HTTPClientError
-from tornado.httputil import HTTPInputError
-from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
+from tornado.simple_httpclient import (
+    HTTPStreamClosedError,
+    HTTPTimeoutError,
+    SimpleAsyncHTTPClient,
+)
 
 from seventweets.errors import PeerError, PeerTimeoutError
 
@@ -78,14 +81,16 @@ class PeerClient:
             response = await asyncio.wait_for(fetch, self.timeout)
         except (TimeoutError, HTTPTimeoutError):
             raise PeerTimeoutError(f"timed out after {self.timeout} s") from None
+        except HTTPStreamClosedError:
+            # Tornado 6 closes the connection on a malformed response or on a body
+            # above MAX_RESPONSE_SIZE, and reports all three cases as this error.
+            raise PeerError(
+                "request failed: the connection closed before a complete response, or"
+                f" the response was malformed or larger than {MAX_RESPONSE_SIZE} bytes"
+            ) from None
         except HTTPClientError as exc:
-            # Code 599: no HTTP response, such as a connection closed half way or a
-            # body above MAX_RESPONSE_SIZE.
+            # Code 599: no HTTP response for another reason.
             raise PeerError(f"request failed: {exc.message or exc}") from None
-        except HTTPInputError as exc:
-            # Tornado rejects a malformed response, or one whose declared size is above
-            # MAX_RESPONSE_SIZE, with this error.
-            raise PeerError(f"returned an invalid HTTP response: {exc}") from None
         except OSError as exc:
             raise PeerError(f"connection failed: {exc.strerror or exc}") from None
 
