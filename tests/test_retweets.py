@@ -18,6 +18,7 @@ import pytest
 import tornado.httpclient
 import tornado.httpserver
 import tornado.testing
+import tornado.web
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from seventweets.app import make_app
@@ -423,3 +424,69 @@ async def test_credentials_and_json_required(network: Network) -> None:
 
     assert_error(anonymous, 401, "missing API token")
     assert_error(not_json, 400, "not valid JSON")
+
+
+class FixedResponseHandler(tornado.web.RequestHandler):
+    """Any GET of a node of another implementation: the status and body the test sets."""
+
+    def initialize(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+
+    def get(self, path: str) -> None:
+        self.set_status(self.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(self.body)
+
+
+# Response of a broken origin to GET /tweets/1, and a fragment of the expected 502 error.
+# NAME stands for the origin's member name.
+BROKEN_ORIGINS = [
+    (
+        500,
+        '{"error": "disk full", "status": 500}',
+        "returned status 500 for GET /tweets/1",
+    ),
+    (200, "not json", "not valid JSON"),
+    (200, "[1]", "a body that is not a JSON object"),
+    (
+        200,
+        '{"id": 2, "name": "NAME", "tweet": "x"}',
+        "the tweet 2 of 'origin3' instead",
+    ),
+    (200, '{"id": 1, "name": "erin", "tweet": "x"}', "the tweet 1 of 'erin' instead"),
+    (200, '{"id": 1, "name": "NAME", "tweet": 5}', "'tweet' is not a string"),
+    (200, '{"id": 1, "name": "NAME", "tweet": "a\\u0000b"}', "NUL"),
+    (200, '{"id": 1, "name": "NAME", "tweet": "   "}', "blank or longer than 280"),
+    (200, json.dumps({"id": 1, "name": "NAME", "tweet": "x" * 281}), "longer than 280"),
+]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_broken_origin_is_502(network: Network) -> None:
+    """An origin that fails or returns something other than the tweet gives a 502."""
+    bob = await network.start("bob")
+    servers = []
+    names = [f"origin{index}" for index in range(len(BROKEN_ORIGINS))]
+    for name, (status, body, _) in zip(names, BROKEN_ORIGINS, strict=True):
+        sock, port = tornado.testing.bind_unused_port()
+        handler_args = {"status": status, "body": body.replace("NAME", name)}
+        app = tornado.web.Application(
+            [(r"/(.*)", FixedResponseHandler, handler_args)],
+            log_function=lambda handler: None,
+        )
+        server = tornado.httpserver.HTTPServer(app)
+        server.add_sockets([sock])
+        servers.append(server)
+        member = {"name": name, "address": f"http://127.0.0.1:{port}", "incarnation": 1}
+        joined = await network.request("POST", f"{bob.address}/registry", member)
+        assert joined.code == 201, joined.body
+
+    responses = [await network.retweet(bob, name, 1) for name in names]
+
+    for server in servers:
+        server.stop()
+    for (_, body, fragment), response in zip(BROKEN_ORIGINS, responses, strict=True):
+        assert response.code == 502, f"{body[:40]}: {response.body!r}"
+        assert fragment in body_of(response)["error"], f"{body[:40]}: {response.body!r}"
+    assert await bob.count_retweets() == 0
