@@ -259,7 +259,9 @@ async def test_unknown_route_and_method(client: Client) -> None:
 
     assert_error(missing, 404, "/nowhere")
     assert_error(put, 405, "PUT")
+    assert put.headers["Allow"] == "GET, POST"
     assert_error(patch, 405, "PATCH")
+    assert patch.headers["Allow"] == "GET, DELETE"
 
 
 @pytest.mark.gen_test

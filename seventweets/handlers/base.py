@@ -228,11 +228,22 @@ class JsonHandler(tornado.web.RequestHandler):
             message = "internal server error; the node logged the details"
         self.set_status(status_code)
         self.set_header("Content-Type", JSON_CONTENT_TYPE)
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.clear_header("Location")
         self.clear_header("Link")
         body: dict[str, Any] = {"error": message, "status": status_code}
         body.update(self.error_extra_fields(status_code))
         self.finish(dump_json(body))
+
+    def allowed_methods(self) -> list[str]:
+        """Return the methods this route implements, for the Allow header of a 405."""
+        return [
+            method
+            for method in self.SUPPORTED_METHODS
+            if getattr(type(self), method.lower(), None)
+            is not getattr(tornado.web.RequestHandler, method.lower(), None)
+        ]
 
     def error_extra_fields(self, status_code: int) -> dict[str, Any]:
         """Fields that a route adds to its error body; none by default."""
