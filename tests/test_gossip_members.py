@@ -143,6 +143,33 @@ def test_left_beats_dead_beats_suspect_beats_alive() -> None:
         assert winner_down.status is higher
 
 
+@given(members("a"), st.integers(1, 5), st.booleans())
+def test_restart_always_wins(known: Member, later: int, moved: bool) -> None:
+    """A restart (a higher incarnation at heartbeat 0) beats any entry, at any address."""
+    incarnation = known.incarnation + later
+    address = "http://127.0.0.1:9999" if moved else known.address
+    restarted = Member("a", address, Status.ALIVE, incarnation, 0)
+
+    winner = merge_member(known, restarted)
+
+    assert winner == restarted
+
+
+@given(
+    members("a"), st.integers(0, 4), st.integers(0, 9), st.sampled_from(list(Status))
+)
+def test_moved_without_restart_loses(
+    known: Member, lower: int, heartbeat: int, status: Status
+) -> None:
+    """Another address without a higher incarnation never replaces an entry."""
+    incarnation = max(0, known.incarnation - lower)
+    moved = Member("a", "http://127.0.0.1:9999", status, incarnation, heartbeat)
+
+    winner = merge_member(known, moved)
+
+    assert winner == known
+
+
 def test_restart_beats_tombstone() -> None:
     """A restarted node's first alive entry beats the left tombstone of its last life."""
     left = Member("a", "http://127.0.0.1:8001", Status.LEFT, 1000, 57)

@@ -19,6 +19,7 @@ import tornado.testing
 import tornado.web
 
 from seventweets.gossip import GossipConfig, Gossiper, JoinRejectedError, Member, Status
+from seventweets.gossip.gossiper import LiteralAddressResolver
 from seventweets.handlers.base import JsonHandler, NotFoundHandler
 from seventweets.handlers.info import MetricsHandler
 from seventweets.handlers.registry import (
@@ -89,6 +90,7 @@ class GossipNode:
         port: int | None = None,
         incarnation: int | None = None,
         reply_delay: float = 0.0,
+        on_join_rejected: Callable[[str], None] | None = None,
     ) -> None:
         if port is None:
             sock, port = tornado.testing.bind_unused_port()
@@ -109,6 +111,7 @@ class GossipNode:
             secret=secret,
             metrics=self.metrics,
             incarnation=incarnation,
+            on_join_rejected=on_join_rejected,
             on_transition=lambda before, after: self.transitions.append(
                 (before, after)
             ),
@@ -485,8 +488,35 @@ async def test_name_live_elsewhere_rejected() -> None:
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_background_join_rejection_reported() -> None:
+    """A join retried in the background that meets a live name is reported once and
+    ends the retries."""
+    nodes = await start_network(2)
+    placeholder, late_port = tornado.testing.bind_unused_port()
+    placeholder.close()
+    reasons: list[str] = []
+    impostor = GossipNode(
+        "n1", seeds=[f"http://127.0.0.1:{late_port}"], on_join_rejected=reasons.append
+    )
+
+    await impostor.start()
+    late = GossipNode("late", seeds=[nodes[0].address], port=late_port)
+    await late.start()
+    await wait_until(lambda: bool(reasons), 5, "the rejection is reported")
+    await asyncio.sleep(5 * CONFIG.interval)
+
+    assert len(reasons) == 1
+    assert "409" in reasons[0]
+    assert impostor.gossiper.joined is False
+    member = late.gossiper.member("n1")
+    assert member is not None and member.address == nodes[1].address
+    await shut_down([*nodes, impostor, late])
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_signed_network_converges_and_rejects_others() -> None:
-    """Nodes sharing a secret converge; a node with another secret cannot join."""
+    """Nodes sharing a secret converge and leave; a node with another secret or none
+    cannot join."""
     nodes = await start_network(3, secret="shared-secret")
 
     outsider = GossipNode("outsider", seeds=[nodes[0].address], secret="wrong")
@@ -495,6 +525,9 @@ async def test_signed_network_converges_and_rejects_others() -> None:
     unsigned = GossipNode("unsigned", seeds=[nodes[0].address])
     with pytest.raises(JoinRejectedError, match="401"):
         await unsigned.start()
+
+    await nodes[2].leave()
+    await wait_until(everyone_sees(nodes[:2], "n2", Status.LEFT), 1, "n2 left")
 
     for node in nodes:
         assert node.gossiper.member("outsider") is None
@@ -522,3 +555,19 @@ async def test_metrics_count_rounds_failures_members() -> None:
     assert samples['seventweets_members{status="dead"}'] == 1
     assert samples['seventweets_members{status="left"}'] == 0
     await shut_down(nodes[:2])
+
+
+@pytest.mark.gen_test
+async def test_resolver_literals_and_names() -> None:
+    """IP literals resolve to themselves and host names go through the system."""
+    resolver = LiteralAddressResolver()
+
+    ipv4 = await resolver.resolve("127.0.0.1", 8001)
+    ipv6 = await resolver.resolve("::1", 8001)
+    named = await resolver.resolve("localhost", 8001, socket.AF_INET)
+
+    assert ipv4 == [(socket.AF_INET, ("127.0.0.1", 8001))]
+    assert ipv6 == [(socket.AF_INET6, ("::1", 8001, 0, 0))]
+    assert (socket.AF_INET, ("127.0.0.1", 8001)) in named
+    with pytest.raises(OSError):
+        await resolver.resolve("::1", 8001, socket.AF_INET)
