@@ -7,12 +7,14 @@ Each node is a Tornado server with the registry routes, a small ``/health`` rout
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import pytest
+import tornado.httpclient
 import tornado.httpserver
 import tornado.netutil
 import tornado.testing
@@ -571,3 +573,38 @@ async def test_resolver_literals_and_names() -> None:
     assert (socket.AF_INET, ("127.0.0.1", 8001)) in named
     with pytest.raises(OSError):
         await resolver.resolve("::1", 8001, socket.AF_INET)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_unresponsive_peer_never_stalls_rounds() -> None:
+    """A member that accepts connections but never replies costs each round at most
+    the exchange timeout: rounds keep their pace and nobody else is suspected."""
+    nodes = await start_network(5)
+    # The kernel completes TCP handshakes into the backlog, but nothing ever reads.
+    hole, hole_port = tornado.testing.bind_unused_port()
+    hole.listen(128)
+    hole_address = f"http://127.0.0.1:{hole_port}"
+    client = tornado.httpclient.AsyncHTTPClient()
+    join = {"name": "hole", "address": hole_address, "incarnation": 1}
+    await client.fetch(
+        nodes[0].address + "/registry",
+        method="POST",
+        body=json.dumps(join),
+        headers={"Content-Type": "application/json"},
+    )
+    rounds_before = [node.metrics.gossip_rounds._value.get() for node in nodes]
+
+    await asyncio.sleep(20 * CONFIG.interval)
+
+    rounds = [
+        node.metrics.gossip_rounds._value.get() - before
+        for node, before in zip(nodes, rounds_before, strict=True)
+    ]
+    assert min(rounds) >= 14
+    for node in nodes:
+        for other in nodes:
+            assert Status.SUSPECT not in node.statuses_seen(other.name)
+            assert node.status_of(other.name) is Status.ALIVE
+    assert nodes[0].status_of("hole") in (Status.SUSPECT, Status.DEAD)
+    hole.close()
+    await shut_down(nodes)
