@@ -83,7 +83,7 @@ def parse_created_at(raw: str) -> datetime:
 
 def format_created_at(moment: datetime) -> str:
     """Format a UTC time the way this node writes created_at, with microseconds."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return moment.isoformat(timespec="microseconds")
 
 
 def sort_key(created_at: datetime, name: str, tweet_id: int) -> tuple[int, str, int]:
