@@ -222,6 +222,24 @@ async def test_fractional_unix_bounds_round_up(client: Client) -> None:
 
 
 @pytest.mark.gen_test
+async def test_fractional_iso_bounds_round_up(client: Client) -> None:
+    """ISO times with digits beyond microseconds round up like Unix seconds do."""
+    tweets = [await client.post_tweet(f"t{number}") for number in range(3)]
+    # created_at ends in "+00:00"; one more digit after the microseconds is a time
+    # later than the tweet by less than a microsecond.
+    just_after = tweets[1]["created_at"][:-6] + "4+00:00"
+    exactly = tweets[1]["created_at"][:-6] + "0000+00:00"
+
+    from_after = await search(client, **{"from": just_after})
+    to_after = await search(client, **{"to": just_after})
+    from_exactly = await search(client, **{"from": exactly})
+
+    assert texts(from_after) == ["t2"]
+    assert texts(to_after) == ["t1", "t0"]
+    assert texts(from_exactly) == ["t2", "t1"]
+
+
+@pytest.mark.gen_test
 async def test_bounds_combine_with_content(client: Client) -> None:
     """Time bounds and content filter together, and an empty range finds nothing."""
     tweets = [

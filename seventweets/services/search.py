@@ -28,6 +28,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 MAX_TWEET_ID = 2**63 - 1
 UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+# Digits of an ISO 8601 fraction beyond microseconds, which fromisoformat drops.
+SUBMICROSECOND_DIGITS = re.compile(r"[.,][0-9]{6}([0-9]+)")
 
 
 class SearchQuery(NamedTuple):
@@ -52,9 +54,9 @@ class SearchResult(NamedTuple):
 def parse_time(raw: str, field: str) -> datetime:
     """Parse ISO 8601 or Unix seconds into an aware UTC datetime.
 
-    A time without an offset is UTC. Unix seconds may have a fraction, which is rounded
-    up to whole microseconds. Because tweets carry microsecond times, rounding up keeps
-    ``created_at >= bound`` and ``created_at < bound`` as exact as the unrounded bound.
+    A time without an offset is UTC. A fraction finer than a microsecond, in either
+    form, is rounded up to whole microseconds. Because tweets carry microsecond times,
+    rounding up keeps ``created_at >= bound`` and ``created_at < bound`` exact.
     """
     if not raw:
         raise BadRequestError(f"query parameter {field!r} is empty")
@@ -63,6 +65,9 @@ def parse_time(raw: str, field: str) -> datetime:
             micros = (Decimal(raw) * 1_000_000).to_integral_value(ROUND_CEILING)
             return EPOCH + int(micros) * MICROSECOND
         parsed = datetime.fromisoformat(raw)
+        extra = SUBMICROSECOND_DIGITS.search(raw)
+        if extra is not None and extra.group(1).strip("0"):
+            parsed += MICROSECOND
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
