@@ -51,10 +51,21 @@ class LaggingGossipHandler(GossipHandler):
         super().post()
 
 
+class LeaveLosingMemberHandler(RegistryMemberHandler):
+    """Fail every leave announcement, as if each one were lost on the way."""
+
+    def delete(self, name: str) -> None:
+        raise tornado.web.HTTPError(503, "leave announcements are lost in this test")
+
+
 def make_membership_app(
-    gossiper: Gossiper, metrics: NodeMetrics, reply_delay: float = 0.0
+    gossiper: Gossiper,
+    metrics: NodeMetrics,
+    reply_delay: float = 0.0,
+    lose_leaves: bool = False,
 ) -> tornado.web.Application:
     membership = {"gossiper": gossiper}
+    member_handler = LeaveLosingMemberHandler if lose_leaves else RegistryMemberHandler
     gossip_route: tuple[Any, ...] = (r"/gossip/?", GossipHandler, membership)
     if reply_delay > 0:
         gossip_route = (
@@ -65,7 +76,7 @@ def make_membership_app(
     return tornado.web.Application(
         [
             (r"/registry/?", RegistryHandler, membership),
-            (r"/registry/([^/]+)/?", RegistryMemberHandler, membership),
+            (r"/registry/([^/]+)/?", member_handler, membership),
             gossip_route,
             (r"/health/?", HealthHandler),
             (r"/metrics/?", MetricsHandler),
@@ -93,6 +104,7 @@ class GossipNode:
         incarnation: int | None = None,
         reply_delay: float = 0.0,
         on_join_rejected: Callable[[str], None] | None = None,
+        lose_leaves: bool = False,
     ) -> None:
         if port is None:
             sock, port = tornado.testing.bind_unused_port()
@@ -119,7 +131,7 @@ class GossipNode:
             ),
         )
         self.server = tornado.httpserver.HTTPServer(
-            make_membership_app(self.gossiper, self.metrics, reply_delay)
+            make_membership_app(self.gossiper, self.metrics, reply_delay, lose_leaves)
         )
         self.server.add_sockets([sock])
         self.running = True
@@ -300,6 +312,23 @@ async def test_leave_marks_left_everywhere_and_stays() -> None:
             assert node.status_of("n4") is Status.LEFT
 
     await hold(20 * CONFIG.interval, never_alive_again)
+    await shut_down(others)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_leave_spreads_when_announcements_lost() -> None:
+    """When every leave announcement fails, the leave still reaches every node by
+    gossip, before anyone could take the silent node for dead."""
+    nodes = await start_network(6, lose_leaves=True)
+    leaver, others = nodes[5], nodes[:5]
+
+    await leaver.leave()
+    took = await wait_until(everyone_sees(others, "n5", Status.LEFT), 5, "n5 left")
+
+    assert took < CONFIG.suspect_timeout
+    for node in others:
+        assert Status.DEAD not in node.statuses_seen("n5")
+        assert Status.SUSPECT not in node.statuses_seen("n5")
     await shut_down(others)
 
 

@@ -122,6 +122,38 @@ def test_tombstone_dropped_after_ttl_and_kept_before() -> None:
     assert dropped is None
 
 
+def test_dropped_tombstone_not_taken_back() -> None:
+    """After its tombstone expired here, a peer's older copy does not bring it back."""
+    clock = FakeClock()
+    table = make_table(clock)
+    table.merge([peer("b", 5)])
+    table.apply_leave("b", (500, 6))
+    run_rounds(table, clock, CONFIG.tombstone_rounds)
+
+    table.merge([peer("b", 6, status=Status.LEFT)])
+
+    assert table.member("b") is None
+
+
+def test_dead_entry_kept_longer_than_left() -> None:
+    """A dead entry outlives the left tombstone timeout, so partitions can still heal,
+    and is dropped after the dead retention timeout."""
+    clock = FakeClock()
+    table = make_table(clock)
+    table.merge([peer("b", 5), peer("c", 5)])
+    table.merge([peer("b", 5, status=Status.DEAD)])
+    table.apply_leave("c", None)
+
+    run_rounds(table, clock, CONFIG.tombstone_rounds)
+    after_left_timeout = table.member("b")
+    run_rounds(table, clock, CONFIG.dead_retention_rounds - CONFIG.tombstone_rounds)
+
+    assert table.member("c") is None
+    assert after_left_timeout is not None
+    assert after_left_timeout.status is Status.DEAD
+    assert table.member("b") is None
+
+
 def test_own_entry_refutes_death_rumour() -> None:
     """A rumour of the node's own death makes it raise its incarnation, not die."""
     clock = FakeClock()
@@ -288,7 +320,7 @@ def test_choose_peers_fanout_and_dead_probe() -> None:
     """Partners are live members up to the fanout, plus a dead one now and then."""
     clock = FakeClock()
     table = make_table(clock)
-    table.merge([peer(name, 1) for name in "bcde"])
+    table.merge([peer(name, 1) for name in "bcdexy"])
     table.merge([peer("x", 1, status=Status.DEAD), peer("y", 1, status=Status.LEFT)])
     rng = random.Random(7)
 
@@ -305,7 +337,8 @@ def test_choose_peers_fanout_and_dead_probe() -> None:
 def test_metrics_counts_include_self() -> None:
     """Counts by status cover every status and include the node itself."""
     table = make_table(FakeClock())
-    table.merge([peer("b", 1), peer("c", 1, status=Status.LEFT)])
+    table.merge([peer("b", 1), peer("c", 1)])
+    table.apply_leave("c", None)
 
     counts = table.counts_by_status()
 

@@ -39,15 +39,22 @@ class GossipConfig:
     suspect_rounds: int = 4
 
     # Rounds without a heartbeat increase before a member is marked ``dead``. It must
-    # exceed the staleness with which heartbeats reach a node through gossip (about
-    # 3-6 rounds for 50 nodes at fanout 2 in simulation). Lowering it detects crashes
+    # exceed the staleness with which heartbeats reach a node through gossip (estimated
+    # at 3-6 rounds for 50 nodes at fanout 2 by simulation). Lowering it detects crashes
     # sooner and raises the risk of declaring a slow but healthy node dead.
     dead_rounds: int = 8
 
-    # Rounds a ``dead`` or ``left`` entry is kept, and gossiped, before it is dropped. It
-    # must outlast every node's detection window and the age of any gossip still in
-    # flight, or old gossip brings the member back. Raising it costs table space.
+    # Rounds a ``left`` entry is kept, and gossiped, before it is dropped. It must
+    # outlast every node's detection window and the age of any gossip still in flight,
+    # or old gossip brings the member back. Raising it costs table space.
     tombstone_rounds: int = 60
+
+    # Rounds a ``dead`` entry is kept, gossiped and now and then probed, before it is
+    # dropped. A partition heals by itself only while each side still keeps the other
+    # side's entries, so this is the longest partition that heals without a restart.
+    # Raising it costs table space and a failed connection attempt now and then for
+    # each node that is gone for good. It must be at least ``tombstone_rounds``.
+    dead_retention_rounds: int = 3600
 
     # A gap between two of this node's own rounds longer than this many rounds means its
     # own loop stalled (paused process, busy CPU); it then convicts nobody until it hears
@@ -88,10 +95,16 @@ class GossipConfig:
             )
         if self.fanout < 1:
             raise ValueError(f"fanout must be at least 1, got {self.fanout}")
-        if not 0 < self.suspect_rounds < self.dead_rounds <= self.tombstone_rounds:
+        rounds = (
+            self.suspect_rounds,
+            self.dead_rounds,
+            self.tombstone_rounds,
+            self.dead_retention_rounds,
+        )
+        if not 0 < rounds[0] < rounds[1] <= rounds[2] <= rounds[3]:
             raise ValueError(
-                "rounds must satisfy 0 < suspect_rounds < dead_rounds <= tombstone_rounds, "
-                f"got {self.suspect_rounds}, {self.dead_rounds}, {self.tombstone_rounds}"
+                "rounds must satisfy 0 < suspect_rounds < dead_rounds <= "
+                f"tombstone_rounds <= dead_retention_rounds, got {rounds}"
             )
 
     @classmethod
@@ -117,6 +130,7 @@ class GossipConfig:
             suspect_rounds=6,
             dead_rounds=12,
             tombstone_rounds=100,
+            dead_retention_rounds=600,
             stall_rounds=6,
             leave_timeout=0.5,
             join_backoff_initial=interval,
@@ -135,8 +149,13 @@ class GossipConfig:
 
     @property
     def tombstone_timeout(self) -> float:
-        """Seconds a dead or left entry is kept before it is dropped."""
+        """Seconds a left entry is kept before it is dropped."""
         return self.tombstone_rounds * self.interval
+
+    @property
+    def dead_retention_timeout(self) -> float:
+        """Seconds a dead entry is kept, and probed now and then, before it is dropped."""
+        return self.dead_retention_rounds * self.interval
 
     @property
     def stall_timeout(self) -> float:

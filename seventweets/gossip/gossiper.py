@@ -190,25 +190,34 @@ class Gossiper:
             self._join_task.cancel()
 
     async def leave(self) -> None:
-        """Announce the leave to every live member at once, then stop gossiping.
+        """Stop gossiping, then announce the leave to every live member at once.
 
-        Takes at most about ``leave_timeout`` seconds, however many members there are,
-        because the announcements go out in parallel over a client sized for all of them.
+        Along with the announcements, the final table, with this node ``left``, goes to
+        one round of gossip partners, so the leave still spreads by gossip when
+        announcements are lost. Takes at most about the larger of ``leave_timeout`` and
+        ``exchange_timeout``, however many members there are, because every request goes
+        out in parallel over a client sized for all of them.
         """
         self.stop()
         final = self.table.start_leaving()
         peers = self.table.live_peers()
+        partners = [
+            m.address for m in self.table.choose_peers(self._rng) if m.status.is_live
+        ]
         payload = {"incarnation": final.incarnation, "heartbeat": final.heartbeat}
         timeout = self.config.leave_timeout
-        sent = await asyncio.gather(
-            *(self._announce_leave(peer, payload, timeout) for peer in peers)
+        announced, _ = await asyncio.gather(
+            asyncio.gather(
+                *(self._announce_leave(peer, payload, timeout) for peer in peers)
+            ),
+            asyncio.gather(*(self._exchange(address) for address in partners)),
         )
         log.info(
             "left network name=%s incarnation=%s heartbeat=%s announced=%d members=%d",
             self.name,
             final.incarnation,
             final.heartbeat,
-            sum(sent),
+            sum(announced),
             len(peers),
         )
         if self._client is not None:

@@ -180,7 +180,11 @@ class MemberTable:
     def _drop_expired_tombstone(self, entry: _Entry, now: float) -> None:
         if entry.tombstone_at is None:
             return
-        if now - entry.tombstone_at < self.config.tombstone_timeout:
+        if entry.member.status is Status.DEAD:
+            keep_for = self.config.dead_retention_timeout
+        else:
+            keep_for = self.config.tombstone_timeout
+        if now - entry.tombstone_at < keep_for:
             return
         del self._others[entry.member.name]
         log.info(
@@ -212,9 +216,14 @@ class MemberTable:
 
     def _merge_other(self, candidate: Member, now: float) -> bool:
         entry = self._others.get(candidate.name)
+        if entry is None and candidate.status.is_tombstone:
+            # Nodes drop a tombstone at different times, each counting from when it got
+            # it. A node that took one back from a peer that has not dropped it yet would
+            # undo its drop, and tombstones would never expire. Only a node that knew the
+            # member needs the tombstone.
+            return False
         if entry is None:
-            tombstone_at = now if candidate.status.is_tombstone else None
-            self._others[candidate.name] = _Entry(candidate, now, tombstone_at)
+            self._others[candidate.name] = _Entry(candidate, now, None)
             self._log_change(None, candidate)
             self._notify(None, candidate)
             return True
