@@ -2,6 +2,10 @@
 
 Each node is a Tornado server with the registry routes, a small ``/health`` route and
 ``/metrics``, on a free port. The full node needs a database; membership does not.
+
+NOTE: every node shares one event loop, so at 0.1 s per round these tests stay at or
+below 15 nodes. On a 2-core machine 20 nodes still converged within 3 s, while 30 nodes
+overloaded the loop: exchanges timed out and nodes declared each other dead.
 """
 
 from __future__ import annotations
