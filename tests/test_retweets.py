@@ -279,6 +279,25 @@ async def test_concurrent_repeats_store_one_row(network: Network) -> None:
 
 
 @pytest.mark.gen_test
+async def test_deleted_retweet_can_be_redone(network: Network) -> None:
+    """Deleting a retweet lets the same original be retweeted again as a new tweet."""
+    alice = await network.start("alice")
+    bob = await network.start("bob", seeds=[alice.address])
+    original = await network.post_tweet(alice.address, "again")
+    first = body_of(await network.retweet(bob, "alice", original["id"]))
+    deleted = await network.request(
+        "DELETE", f"{bob.address}/tweets/{first['id']}", headers=AUTH
+    )
+
+    again = await network.retweet(bob, "alice", original["id"])
+
+    assert deleted.code == 204
+    assert again.code == 201, again.body
+    assert body_of(again)["id"] > first["id"]
+    assert await bob.count_retweets() == 1
+
+
+@pytest.mark.gen_test
 async def test_database_rejects_second_retweet_row(network: Network) -> None:
     """The unique index, not only the service, keeps a second row for one original out."""
     bob = await network.start("bob")

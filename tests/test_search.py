@@ -319,6 +319,26 @@ async def test_migration_creates_search_indexes(database: Database) -> None:
     assert "tweets_created_at_id_idx" in names
 
 
+@pytest.mark.gen_test
+async def test_missing_trigram_index_warns_once(
+    client: Client, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the trigram index search still works and the node warns at its first search."""
+    async with database.cursor() as cursor:
+        await cursor.execute("DROP INDEX tweets_tweet_trgm_idx")
+    await client.post_tweet("scan me")
+
+    first = await search(client, content="scan")
+    second = await search(client, content="scan")
+
+    assert texts(first) == ["scan me"]
+    assert texts(second) == ["scan me"]
+    warnings = [
+        r.message for r in caplog.records if "search index missing" in r.message
+    ]
+    assert len(warnings) == 1
+
+
 # -- network search over nodes in this loop --------------------------------------------
 
 

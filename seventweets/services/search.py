@@ -152,8 +152,15 @@ class SearchService:
         return entries
 
     async def _check_index(self, cursor: Any) -> None:
+        # Set before the query, so that concurrent first searches warn only once, and
+        # cleared when the query fails, so that a later search checks again.
         self._index_checked = True
-        if not await store.has_trigram_index(cursor):
+        try:
+            present = await store.has_trigram_index(cursor)
+        except BaseException:
+            self._index_checked = False
+            raise
+        if not present:
             log.warning(
                 "search index missing index=%s: pg_trgm was not available when the"
                 " database was migrated, so content searches scan the whole table",
