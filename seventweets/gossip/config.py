@@ -78,6 +78,9 @@ class GossipConfig:
 
     # Largest member table accepted from a peer; larger tables are rejected whole (422).
     # It also sizes the HTTP client, so that a leave reaches every member at once.
+    # NOTE: a table entry is about 100-150 bytes of JSON, so the node's default body
+    # limit of 64 KiB already rejects (413) tables of roughly 450-650 members. Larger
+    # networks need a larger --max-body-size on every node.
     max_members: int = 1000
 
     def __post_init__(self) -> None:

@@ -474,7 +474,11 @@ class Gossiper:
         if address in self.blocked_addresses:
             raise PeerUnreachableError(f"traffic to {address} is blocked")
         url = address + path
-        body = None if payload is None else json.dumps(payload).encode()
+        body = (
+            None
+            if payload is None
+            else json.dumps(payload, separators=(",", ":")).encode()
+        )
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self._secret is not None and method != "GET":
             target = urllib.parse.urlsplit(url)
