@@ -58,12 +58,20 @@ class Network:
         self.processes: list[NodeProcess] = []
         self.databases: dict[str, str] = {}
 
-    def start(self, name: str, port: int, seeds: tuple[str, ...] = ()) -> NodeProcess:
+    def start(
+        self,
+        name: str,
+        port: int,
+        seeds: tuple[str, ...] = (),
+        secret: str | None = None,
+    ) -> NodeProcess:
         dsn = self.databases.setdefault(name, self.pg_server.create_database())
         args = ["--name", name, "--port", str(port), "--db", dsn]
         args += ["--gossip-interval", str(INTERVAL), "--token", "gossip-token"]
         for seed in seeds:
             args += ["--seed", seed]
+        if secret is not None:
+            args += ["--cluster-secret", secret]
         process = NodeProcess(*args)
         self.processes.append(process)
         return process
@@ -188,3 +196,33 @@ def test_stopped_process_returns_without_convicting(network: Network) -> None:
 
     assert back_after < 10 * INTERVAL
     assert " status=dead " not in c.stderr, c.stderr
+
+
+def test_cluster_secret_between_processes(network: Network) -> None:
+    """Processes sharing --cluster-secret join and leave each other, a process with
+    another secret exits with a one-line reason, and unsigned writes get 401."""
+    a = network.start("a", free_port(), secret="team-secret")
+    a_address = a.wait_ready()
+    b = network.start("b", free_port(), seeds=(a_address,), secret="team-secret")
+    b_address = b.wait_ready()
+    wait_until(
+        everyone_sees([a_address, b_address], {"a": "alive", "b": "alive"}), 5, "joined"
+    )
+
+    outsider = network.start("x", free_port(), seeds=(a_address,), secret="guess")
+    outsider_exit = outsider.wait_exit(30)
+    unsigned_status, _, unsigned_body = http(
+        "POST", f"{a_address}/gossip", {"from": "x", "members": []}
+    )
+    b_exit = b.terminate()
+    wait_until(everyone_sees([a_address], {"b": "left"}), 2 * INTERVAL, "b left")
+
+    assert outsider_exit != 0
+    assert outsider.lines[-1].startswith("seventweets: error: "), outsider.stderr
+    assert "401" in outsider.lines[-1]
+    assert "x" not in statuses(a_address)
+    assert unsigned_status == 401
+    assert unsigned_body["status"] == 401
+    assert b_exit == 0, b.stderr
+    assert "network is open" not in a.stderr
+    assert "team-secret" not in a.stderr + b.stderr
