@@ -32,6 +32,13 @@ UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 SUBMICROSECOND_DIGITS = re.compile(r"[.,][0-9]{6}([0-9]+)")
 
 
+# created_at in microseconds negated, name, id negated: ascending order of this key is
+# the protocol's order of search results.
+SortKey = tuple[int, str, int]
+# A tweet object with its sort key.
+Entry = tuple[SortKey, dict[str, Any]]
+
+
 class SearchQuery(NamedTuple):
     # Case-insensitive substring of the text. An empty string matches every tweet.
     content: str
@@ -91,7 +98,7 @@ def format_created_at(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def sort_key(created_at: datetime, name: str, tweet_id: int) -> tuple[int, str, int]:
+def sort_key(created_at: datetime, name: str, tweet_id: int) -> SortKey:
     """Order of search results: created_at newest first, then name, then id descending."""
     return (-((created_at - EPOCH) // MICROSECOND), name, -tweet_id)
 
@@ -120,9 +127,9 @@ class SearchService:
         """
         members = self.gossiper.live_peers()
         params = peer_query(query)
-        local, *answers = await asyncio.gather(
-            self._local_entries(query),
-            *(self._ask(member, params, query.limit) for member in members),
+        asks = [self._ask(member, params, query.limit) for member in members]
+        local, answers = await asyncio.gather(
+            self._local_entries(query), asyncio.gather(*asks)
         )
 
         entries = list(local)
@@ -136,9 +143,7 @@ class SearchService:
         failed.sort(key=lambda entry: entry["name"])
         return SearchResult([tweet for _, tweet in entries[: query.limit]], failed)
 
-    async def _local_entries(
-        self, query: SearchQuery
-    ) -> list[tuple[tuple[int, str, int], dict[str, Any]]]:
+    async def _local_entries(self, query: SearchQuery) -> list[Entry]:
         async with self.database.cursor() as cursor:
             if not self._index_checked:
                 await self._check_index(cursor)
@@ -169,7 +174,7 @@ class SearchService:
 
     async def _ask(
         self, member: Any, params: dict[str, str], limit: int
-    ) -> list[tuple[tuple[int, str, int], dict[str, Any]]] | PeerError:
+    ) -> list[Entry] | PeerError:
         """Return a member's local results as sort entries, or the PeerError it caused."""
         try:
             response = await self.peers.get(member.address, "/search", params)
@@ -199,9 +204,7 @@ def peer_query(query: SearchQuery) -> dict[str, str]:
     return params
 
 
-def parse_peer_answer(
-    body: Any, name: str, limit: int
-) -> list[tuple[tuple[int, str, int], dict[str, Any]]]:
+def parse_peer_answer(body: Any, name: str, limit: int) -> list[Entry]:
     """Validate a member's search response and return its tweets as sort entries.
 
     Only the first ``limit`` tweets can reach a merged page, so the rest are dropped
@@ -220,9 +223,7 @@ def parse_peer_answer(
     return entries
 
 
-def parse_peer_tweet(
-    value: Any, name: str
-) -> tuple[tuple[int, str, int], dict[str, Any]]:
+def parse_peer_tweet(value: Any, name: str) -> Entry:
     """Validate one tweet object of the member ``name`` and rebuild it field by field.
 
     The rebuilt object carries only the protocol's fields, with created_at in this
