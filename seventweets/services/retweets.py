@@ -17,6 +17,7 @@ from seventweets.errors import (
     PeerTimeoutError,
     ValidationError,
 )
+from seventweets.gossip import Gossiper
 from seventweets.peers import PeerClient
 from seventweets.services.tweets import MAX_TWEET_LENGTH, tweet_object
 from seventweets.storage import retweets as store
@@ -39,7 +40,7 @@ class RetweetService:
     """Store retweets on the node ``name``, fetching originals from their nodes."""
 
     def __init__(
-        self, database: Database, name: str, gossiper: Any, peers: PeerClient
+        self, database: Database, name: str, gossiper: Gossiper, peers: PeerClient
     ) -> None:
         self.database = database
         self.name = name

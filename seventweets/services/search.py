@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from seventweets.errors import BadRequestError, PeerError, ValidationError
+from seventweets.gossip import Gossiper, Member
 from seventweets.gossip.members import parse_name
 from seventweets.peers import PeerClient
 from seventweets.services.tweets import tweet_object
@@ -107,7 +108,7 @@ class SearchService:
     """Search the tweets of the node ``name`` and, on request, of every live member."""
 
     def __init__(
-        self, database: Database, name: str, gossiper: Any, peers: PeerClient
+        self, database: Database, name: str, gossiper: Gossiper, peers: PeerClient
     ) -> None:
         self.database = database
         self.name = name
@@ -173,7 +174,7 @@ class SearchService:
             )
 
     async def _ask(
-        self, member: Any, params: dict[str, str], limit: int
+        self, member: Member, params: dict[str, str], limit: int
     ) -> list[Entry] | PeerError:
         """Return a member's local results as sort entries, or the PeerError it caused."""
         try:
