@@ -28,7 +28,8 @@ from seventweets.errors import PeerError, PeerTimeoutError
 DEFAULT_PEER_TIMEOUT = 2.0
 
 # Bytes of a peer's response body. A search page of 100 tweets of 280 code points is
-# about 150 KB at most, so 1 MiB leaves room and still bounds what a peer can send.
+# at most about 350 KB, even with every code point escaped as a JSON surrogate pair
+# (12 bytes), so 1 MiB leaves room and still bounds what a peer can send.
 MAX_RESPONSE_SIZE = 1024 * 1024
 
 # Requests in flight at once. Tornado's default of 10 would queue a network search
