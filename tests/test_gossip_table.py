@@ -391,3 +391,19 @@ def test_versions_only_grow_and_self_stays_alive(
 
         assert table.me.status is Status.ALIVE
         assert table.me.address == own_address
+
+
+def test_versions_saturate_at_protocol_maximum() -> None:
+    """Counters pushed to 2**63 - 1 by a peer stay there instead of overflowing."""
+    clock = FakeClock()
+    table = make_table(clock)
+    limit = 2**63 - 1
+    table.merge([peer("b", limit)])
+    rumour = Member(table.me.name, table.me.address, Status.SUSPECT, limit, 0)
+
+    table.apply_leave("b", None)
+    table.merge([rumour])
+
+    assert table.member("b").version == (500, limit)
+    assert table.member("b").status is Status.LEFT
+    assert table.me.incarnation == limit

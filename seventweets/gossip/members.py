@@ -127,6 +127,15 @@ def merge_tables(
     return merged
 
 
+def bump(number: int) -> int:
+    """Return ``number + 1``, saturating at the largest version number peers accept.
+
+    A version past 2**63 - 1 would make every peer reject this node's gossip whole, so a
+    counter that a hostile or buggy peer pushed to the limit stays there instead.
+    """
+    return min(number + 1, MAX_VERSION_NUMBER)
+
+
 def left_version(known: Member, announced: Version | None) -> Version | None:
     """Return the version at which a leave announcement marks ``known`` as left.
 
@@ -135,7 +144,7 @@ def left_version(known: Member, announced: Version | None) -> Version | None:
     None when the announcement is older than what is known, so nothing changes.
     """
     if announced is None:
-        return (known.incarnation, known.heartbeat + 1)
+        return (known.incarnation, bump(known.heartbeat))
     if announced < known.version:
         return None
     if announced == known.version and known.status is Status.LEFT:

@@ -19,6 +19,7 @@ from seventweets.gossip.members import (
     Member,
     Status,
     Version,
+    bump,
     left_version,
     merge_member,
 )
@@ -138,7 +139,7 @@ class MemberTable:
         now = self._clock()
         if not self.leaving:
             self._self = dataclasses.replace(
-                self._self, heartbeat=self._self.heartbeat + 1
+                self._self, heartbeat=bump(self._self.heartbeat)
             )
         self._check_own_stall(now)
         self._last_tick = now
@@ -254,7 +255,7 @@ class MemberTable:
         if rumour.version == own.version and rumour == own:
             return
         refuted = dataclasses.replace(
-            own, incarnation=max(own.incarnation, rumour.incarnation) + 1
+            own, incarnation=bump(max(own.incarnation, rumour.incarnation))
         )
         log.info(
             "refuted rumour about this node name=%s rumour_status=%s rumour_address=%s "
@@ -323,7 +324,7 @@ class MemberTable:
         if not self.leaving:
             previous = self._self
             self._self = dataclasses.replace(
-                previous, status=Status.LEFT, heartbeat=previous.heartbeat + 1
+                previous, status=Status.LEFT, heartbeat=bump(previous.heartbeat)
             )
             self._log_change(previous, self._self)
             self._notify(previous, self._self)
