@@ -43,8 +43,14 @@ class StartError(Exception):
 class Node:
     """One running node: its database, HTTP server and gossip loop."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(
+        self, config: NodeConfig, stopping: asyncio.Event | None = None
+    ) -> None:
         self.config = config
+        # Set when the node must stop: by a signal, or by a failure after start-up.
+        self.stopping = stopping or asyncio.Event()
+        # The one-line reason when a failure after start-up stops the node.
+        self.failure: str | None = None
         self.token = config.token or secrets.token_urlsafe(24)
         self.address = config.address
         self.port = config.port
@@ -85,6 +91,7 @@ class Node:
             config=GossipConfig.production(config.gossip_interval),
             secret=config.cluster_secret,
             metrics=metrics,
+            on_join_rejected=self._join_rejected,
         )
         database = self._database
         metrics.add_gauge(
@@ -110,12 +117,14 @@ class Node:
             max_body_size=config.max_body_size + 1024 * 1024,
             idle_connection_timeout=60,
         )
-        self._server.add_sockets(sockets)
 
+        # Join before serving: a node that accepted joins before it knew the network
+        # could accept a second process under a name that is live elsewhere.
         try:
             await self._gossiper.join()
         except JoinRejectedError as exc:
             raise StartError(str(exc)) from None
+        self._server.add_sockets(sockets)
         self._gossiper.start()
         self._gossiping = True
 
@@ -127,6 +136,11 @@ class Node:
             print(f"generated API token (shown once): {self.token}", file=sys.stderr)
         self._ready = True
         log.info("ready name=%s address=%s", config.name, self.address)
+
+    def _join_rejected(self, reason: str) -> None:
+        """Stop the node when a join retried in the background is rejected by a seed."""
+        self.failure = reason
+        self.stopping.set()
 
     async def _start_embedded(self) -> str:
         data_dir = self.config.data_dir or default_data_dir(self.config.name)
@@ -205,10 +219,9 @@ def _url_host(host: str) -> str:
 async def run(config: NodeConfig) -> int:
     """Run a node until SIGTERM or SIGINT; return the process exit status."""
     node = Node(config)
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signum, node.stopping.set)
 
     try:
         await node.start()
@@ -217,7 +230,11 @@ async def run(config: NodeConfig) -> int:
         print(f"seventweets: error: {exc}", file=sys.stderr)
         return 1
 
-    await stopping.wait()
-    log.info("shutdown requested name=%s", config.name)
+    await node.stopping.wait()
+    if node.failure is None:
+        log.info("shutdown requested name=%s", config.name)
     await node.stop()
+    if node.failure is not None:
+        print(f"seventweets: error: {node.failure}", file=sys.stderr)
+        return 1
     return 0

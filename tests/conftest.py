@@ -28,6 +28,7 @@ from seventweets.metrics import NodeMetrics
 from seventweets.services.tweets import TweetService
 from seventweets.storage.database import Database
 from seventweets.storage.migrations import migrate
+from tests.process import NodeProcess
 
 NODE_NAME = "alice"
 TOKEN = "test-token"
@@ -86,6 +87,14 @@ def pg_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def reap_node_processes() -> Iterator[None]:
+    """Kill every node process a test started and left running, also when it failed."""
+    yield
+    for node in list(NodeProcess.running):
+        node.kill()
 
 
 @pytest.fixture

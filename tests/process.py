@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, ClassVar
 
 READY = re.compile(r"ready name=(\S+) address=(\S+)")
 
@@ -26,6 +26,9 @@ def free_port() -> int:
 
 class NodeProcess:
     """A ``python -m seventweets`` child process whose standard error is collected."""
+
+    # Every process started and not yet reaped; the suite kills leftovers after each test.
+    running: ClassVar[list[NodeProcess]] = []
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
@@ -42,6 +45,7 @@ class NodeProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        NodeProcess.running.append(self)
 
     def _read(self) -> None:
         assert self.process.stderr is not None
@@ -70,6 +74,8 @@ class NodeProcess:
         self._reader.join(5)
         assert self.process.stderr is not None
         self.process.stderr.close()
+        if self in NodeProcess.running:
+            NodeProcess.running.remove(self)
         return code
 
     def terminate(self) -> int:

@@ -200,3 +200,36 @@ def test_environment_configures_node(pg_server: PostgresServer) -> None:
     assert status == 201
     assert health["name"] == "envnode"
     assert exit_code == 0
+
+
+def test_late_join_rejection_stops_node(pg_server: PostgresServer) -> None:
+    """A node whose seed comes up later and then rejects its name exits 1 with one line."""
+    first = NodeProcess(
+        "--name", "dup", "--port", "0", "--db", pg_server.create_database()
+    )
+    first_address = first.wait_ready()
+    seed_port = free_port()
+    seed_address = f"http://127.0.0.1:{seed_port}"
+    second = NodeProcess(
+        "--name", "dup", "--port", "0", "--seed", seed_address,
+        "--db", pg_server.create_database(),
+    )  # fmt: skip
+    second.wait_ready()
+
+    seed = NodeProcess(
+        "--name", "seed", "--port", str(seed_port), "--seed", first_address,
+        "--db", pg_server.create_database(),
+    )  # fmt: skip
+    seed.wait_ready()
+    second_exit = second.wait_exit(timeout=30)
+    _, _, seed_view = http("GET", f"{seed_address}/registry/dup")
+    seed_exit = seed.terminate()
+    first_exit = first.terminate()
+
+    assert second_exit == 1, second.stderr
+    assert second.lines[-1].startswith("seventweets: error: "), second.stderr
+    assert "dup" in second.lines[-1]
+    assert seed_view["address"] == first_address
+    assert seed_view["status"] == "alive"
+    assert seed_exit == 0
+    assert first_exit == 0
