@@ -16,7 +16,7 @@ from seventweets.handlers.registry import (
 )
 from seventweets.handlers.tweets import TweetHandler, TweetListHandler
 from seventweets.metrics import NodeMetrics
-from seventweets.peers import PeerClient
+from seventweets.peers import DEFAULT_PEER_TIMEOUT, PeerClient
 from seventweets.services.retweets import RetweetService
 from seventweets.services.search import SearchService
 from seventweets.services.tweets import TweetService
@@ -35,13 +35,14 @@ def make_app(
     in_flight: Any = None,
     retweets: RetweetService | None = None,
     search: SearchService | None = None,
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT,
 ) -> tornado.web.Application:
     """Build the application of the node ``name`` from its collaborators.
 
-    Without ``retweets`` or ``search``, those services read from peers with the default
-    peer timeout.
+    Without ``retweets`` or ``search``, those services read from peers with
+    ``peer_timeout`` seconds for each request.
     """
-    peers = PeerClient()
+    peers = PeerClient(peer_timeout)
     if retweets is None:
         retweets = RetweetService(database, name, gossiper, peers)
     if search is None:

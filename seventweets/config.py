@@ -13,6 +13,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from seventweets.handlers.base import DEFAULT_MAX_BODY_SIZE
+from seventweets.peers import DEFAULT_PEER_TIMEOUT
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
 
@@ -33,6 +34,7 @@ class NodeConfig:
     token: str | None = None
     cluster_secret: str | None = None
     gossip_interval: float = 1.0
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     log_level: str = "INFO"
 
@@ -112,6 +114,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "(SEVENTWEETS_GOSSIP_INTERVAL; default 1.0)",
     )  # fmt: skip
     parser.add_argument(
+        "--peer-timeout", default=env("PEER_TIMEOUT", str(DEFAULT_PEER_TIMEOUT)),
+        help="seconds a retweet or network search waits for each peer "
+        f"(SEVENTWEETS_PEER_TIMEOUT; default {DEFAULT_PEER_TIMEOUT})",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-body-size", default=env("MAX_BODY_SIZE", str(DEFAULT_MAX_BODY_SIZE)),
         help="largest request body accepted, in bytes (SEVENTWEETS_MAX_BODY_SIZE; "
         "default 65536)",
@@ -158,6 +165,17 @@ def parse_config(
         )
 
     try:
+        peer_timeout = float(args.peer_timeout)
+    except ValueError:
+        raise ConfigError(
+            f"--peer-timeout {args.peer_timeout!r} is not a number"
+        ) from None
+    if not 0.01 <= peer_timeout <= 600:
+        raise ConfigError(
+            f"--peer-timeout {peer_timeout} must be from 0.01 to 600 seconds"
+        )
+
+    try:
         max_body_size = int(args.max_body_size)
     except ValueError:
         raise ConfigError(
@@ -192,6 +210,7 @@ def parse_config(
         token=args.token,
         cluster_secret=args.cluster_secret,
         gossip_interval=interval,
+        peer_timeout=peer_timeout,
         max_body_size=max_body_size,
         log_level=args.log_level,
     )

@@ -109,6 +109,7 @@ class Node:
             metrics=metrics,
             max_body_size=config.max_body_size,
             in_flight=self._in_flight,
+            peer_timeout=config.peer_timeout,
         )
         self._server = tornado.httpserver.HTTPServer(
             app,

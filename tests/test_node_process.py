@@ -164,6 +164,7 @@ def test_unreachable_database_fails_with_one_line() -> None:
         (("--name", "ok", "--port", "70000"), "--port 70000 must be"),
         (("--name", "ok", "--seed", "ftp://x"), "is not an http:// or https:// URL"),
         (("--name", "ok", "--gossip-interval", "soon"), "--gossip-interval 'soon'"),
+        (("--name", "ok", "--peer-timeout", "0"), "--peer-timeout 0.0 must be"),
         (("--name", "ok", "--unknown"), "unrecognized arguments: --unknown"),
     ],
 )
