@@ -96,7 +96,8 @@ def render_report(results: dict[str, Any]) -> str:
     durability = (
         "on (fsync and synchronous commit, as a node runs it)"
         if settings["postgres_durable"]
-        else "off (fsync and synchronous commit off)"
+        else "off (`fsync`, `synchronous_commit` and `full_page_writes` off), so that"
+        " `POST /tweets` measures the node rather than the disk's flush latency"
     )
 
     lines = [
@@ -132,7 +133,8 @@ def render_report(results: dict[str, Any]) -> str:
         "- The machine may be shared. Before each run the script waits (up to"
         " `--quiet-wait` seconds) until both cores are idle, and during the run it"
         " compares each core's busy time (`/proc/stat`) with the CPU time of the server,"
-        " PostgreSQL, wrk and itself. A run in which other processes took more than"
+        " PostgreSQL, wrk, itself and the kernel's threads. A run in which other"
+        " processes took more than"
         f" {settings['foreign_limit']:.0%} of either core is repeated, up to"
         f" {settings['retries']} repeats per benchmark; a run still disturbed after that"
         " is kept and counted below.",

@@ -31,6 +31,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -79,8 +80,6 @@ SCENARIOS = (
 
 # Highest acceptable ratio of the node's p99 latency to the bare handler's.
 P99_MAX_FACTOR = 3.0
-
-SERVERS = ("bare", "node")
 
 
 def free_port() -> int:
@@ -204,6 +203,25 @@ def core_busy_seconds() -> dict[int, float]:
     return result
 
 
+def kernel_threads_cpu_seconds() -> float:
+    """Return the CPU time of the kernel's threads (children of kthreadd, pid 2).
+
+    Loopback traffic is partly processed in ksoftirqd threads, so at high request rates
+    the kernel's share grows with the benchmark's own load and is not another program's.
+    """
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _proc_stat_fields(int(entry.name))
+        except (OSError, IndexError):
+            continue  # the process ended while it was being read
+        if fields[1] == "2":
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
 def own_cpu_seconds() -> float:
     """Return the CPU time of this script and of the children it has waited for (wrk)."""
     total = 0.0
@@ -222,6 +240,7 @@ class CpuSnapshot:
     server: float
     postgres: float
     own: float
+    kernel: float
 
     @classmethod
     def take(cls, server: Server, pgdata: Path) -> CpuSnapshot:
@@ -231,6 +250,7 @@ class CpuSnapshot:
             server=server.cpu_seconds(),
             postgres=postgres_cpu_seconds(pgdata),
             own=own_cpu_seconds(),
+            kernel=kernel_threads_cpu_seconds(),
         )
 
 
@@ -245,11 +265,16 @@ def foreign_load(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
     load_core = after.cores[LOAD_CORE] - before.cores[LOAD_CORE]
     ours_on_server_core = after.server - before.server
     ours_on_load_core = (after.postgres - before.postgres) + (after.own - before.own)
+    # Kernel threads run on both cores and this does not track which core ran them,
+    # so their whole time is taken off each core's other load.
+    kernel = after.kernel - before.kernel
     return {
         "server_core_busy": server_core / wall,
         "load_core_busy": load_core / wall,
-        "foreign_server_core": max(0.0, server_core - ours_on_server_core) / wall,
-        "foreign_load_core": max(0.0, load_core - ours_on_load_core) / wall,
+        "kernel_threads": kernel / wall,
+        "foreign_server_core": max(0.0, server_core - ours_on_server_core - kernel)
+        / wall,
+        "foreign_load_core": max(0.0, load_core - ours_on_load_core - kernel) / wall,
     }
 
 
@@ -466,6 +491,18 @@ def describe_environment(repo: Path, python: str, postgres_bin: Path) -> dict[st
 # -- main -------------------------------------------------------------------------------
 
 
+def node_server(
+    name: str, repo: Path, port: int, dsn: str, token: str, args: argparse.Namespace
+) -> Server:
+    """Return the node of ``repo`` as the real command starts it, not yet started."""
+    node_name = "bench" if name == "node" else f"bench-{name}"
+    command = [
+        args.python, "-m", "seventweets", "--name", node_name, "--port", str(port),
+        "--db", dsn, "--token", token,
+    ]  # fmt: skip
+    return Server(name, command, repo, args.work_dir / f"{name}.log")
+
+
 WORK_DIR_MARKER = ".seventweets-bench"
 
 
@@ -522,6 +559,13 @@ def parse_args() -> argparse.Namespace:
         help="tweets created before measuring (default 10000)",
     )
     parser.add_argument(
+        "--candidate",
+        type=Path,
+        metavar="REPO",
+        help="also measure the node of this checkout (a patched copy), on the same"
+        " database, interleaved with the other two; it is not on the results page",
+    )
+    parser.add_argument(
         "--foreign-limit",
         type=float,
         default=0.05,
@@ -538,15 +582,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quiet-wait",
         type=float,
-        default=15.0,
+        default=5.0,
         help="seconds to wait at most, before each run, for other processes to leave"
-        " the cores idle (default 15)",
+        " the cores idle (default 5)",
     )
     parser.add_argument(
-        "--no-durable",
-        dest="durable",
-        action="store_false",
-        help="run PostgreSQL with fsync and synchronous_commit off",
+        "--durable",
+        action="store_true",
+        help="run PostgreSQL with fsync and synchronous commit on, as a node runs it;"
+        " POST /tweets then measures the disk's flush latency more than the node",
     )
     parser.add_argument(
         "--scenario",
@@ -609,24 +653,7 @@ def main() -> None:
     started_at = datetime.datetime.now(datetime.UTC)
     with embedded_postgres(repo, args.work_dir, args.durable) as postgres:
         node_port, bare_port = free_port(), free_port()
-        node = Server(
-            "node",
-            [
-                args.python,
-                "-m",
-                "seventweets",
-                "--name",
-                "bench",
-                "--port",
-                str(node_port),
-                "--db",
-                postgres.dsn,
-                "--token",
-                token,
-            ],
-            repo,
-            args.work_dir / "node.log",
-        )
+        node = node_server("node", repo, node_port, postgres.dsn, token, args)
         bare = Server(
             "bare",
             [args.python, str(BENCH_DIR / "bare_server.py"), "--port", str(bare_port)],
@@ -634,9 +661,20 @@ def main() -> None:
             args.work_dir / "bare.log",
         )
         servers = {"bare": (bare, bare_port), "node": (node, node_port)}
+        if args.candidate:
+            candidate_port = free_port()
+            candidate = node_server(
+                "candidate",
+                args.candidate.resolve(),
+                candidate_port,
+                postgres.dsn,
+                token,
+                args,
+            )
+            servers["candidate"] = (candidate, candidate_port)
         try:
-            node.start()
-            bare.start()
+            for server, _ in servers.values():
+                server.start()
             print(f"filling the node with {args.tweets} tweets", file=sys.stderr)
             post_tweets(node_port, token, args.tweets)
             max_id = newest_tweet_id(node_port)
@@ -656,8 +694,8 @@ def main() -> None:
                 args, scenarios, servers, postgres.pgdata, wrk_options
             )
         finally:
-            node.stop()
-            bare.stop()
+            for server, _ in servers.values():
+                server.stop()
 
     results = {
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -693,6 +731,8 @@ def main() -> None:
     from report import render_report, summarize
 
     print(render_summary(summarize(results)), file=sys.stderr)
+    if args.candidate:
+        print(render_candidate_summary(results), file=sys.stderr)
     if str(args.report) != "-":
         args.report.write_text(render_report(results))
         print(f"results page written to {args.report}", file=sys.stderr)
@@ -707,16 +747,14 @@ def measure_rounds(
 ) -> list[dict[str, Any]]:
     """Warm up every route and server, then run the interleaved rounds."""
     for scenario in scenarios:
-        for name in SERVERS:
-            server, port = servers[name]
+        for server, port in servers.values():
             measure(scenario, server, port, pgdata, duration=args.warmup, **wrk_options)
 
     retries_left = args.retries
     runs = []
     for round_number in range(1, args.rounds + 1):
         for scenario in scenarios:
-            for name in SERVERS:
-                server, port = servers[name]
+            for name, (server, port) in servers.items():
                 for attempt in itertools.count(1):
                     waited = wait_for_quiet(args.quiet_wait, args.foreign_limit)
                     result = measure(
@@ -765,6 +803,40 @@ def render_summary(summary: list[dict[str, Any]]) -> str:
             f" {'pass' if row['ratio_pass'] else 'FAIL'})"
             f"  p99 x{row['p99_factor']:.1f} ({'pass' if row['p99_pass'] else 'FAIL'})"
             f"  CPU-time ratio {row['cpu_ratio']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def render_candidate_summary(results: dict[str, Any]) -> str:
+    """Compare the candidate node with the node round by round; return the medians."""
+    lines = []
+    for key, label in results["scenarios"].items():
+        runs = {
+            name: [
+                r
+                for r in results["runs"]
+                if r["scenario"] == key and r["server"] == name
+            ]
+            for name in ("bare", "node", "candidate")
+        }
+        rps_gain = statistics.median(
+            c["requests_per_second"] / n["requests_per_second"]
+            for n, c in zip(runs["node"], runs["candidate"], strict=True)
+        )
+        cpu_node = statistics.median(
+            r["server_cpu_us_per_request"] for r in runs["node"]
+        )
+        cpu_candidate = statistics.median(
+            r["server_cpu_us_per_request"] for r in runs["candidate"]
+        )
+        ratio = statistics.median(
+            c["requests_per_second"] / b["requests_per_second"]
+            for b, c in zip(runs["bare"], runs["candidate"], strict=True)
+        )
+        lines.append(
+            f"{label:22} candidate/node req/s x{rps_gain:.2f} (median of rounds),"
+            f" CPU µs/req node {cpu_node:.0f} candidate {cpu_candidate:.0f}"
+            f" ({cpu_candidate / cpu_node - 1:+.0%}), candidate/bare ratio {ratio:.2f}"
         )
     return "\n".join(lines)
 
