@@ -125,7 +125,7 @@ class Cluster:
         self._create_database = create_database
         self._dsns: dict[str, str] = {}
         self._wall_offset = time.time() - time.monotonic()
-        self._read_offsets: dict[int, int] = {}
+        self._read_offsets: dict[Path, int] = {}
         self._views: dict[int, dict[str, dict[str, Any]]] = {}
         self.changes: list[ViewChange] = []
 
@@ -315,24 +315,26 @@ class Cluster:
     def read_changes(self) -> list[ViewChange]:
         """Read the view changes written since the last call and return all so far."""
         for number, node in enumerate(self.processes):
-            if node.view_path.exists() and node.view_path.stat().st_size:
+            # A node with the view log hook creates its file before it is ready, so a
+            # ready node without one is read from its log lines, and never both.
+            if node.view_path.exists():
                 self._read_view_log(number, node)
-            else:
+            elif node.ready_at is not None:
                 self._read_log_lines(number, node)
         self.changes.sort(key=lambda change: change.time)
         return self.changes
 
-    def _new_lines(self, number: int, path: Path) -> list[str]:
-        offset = self._read_offsets.get(number, 0)
+    def _new_lines(self, path: Path) -> list[str]:
+        offset = self._read_offsets.get(path, 0)
         with open(path, "rb") as file:
             file.seek(offset)
             data = file.read()
         complete = data[: data.rfind(b"\n") + 1]
-        self._read_offsets[number] = offset + len(complete)
+        self._read_offsets[path] = offset + len(complete)
         return complete.decode(errors="replace").splitlines()
 
     def _read_view_log(self, number: int, node: NodeProcess) -> None:
-        for line in self._new_lines(number, node.view_path):
+        for line in self._new_lines(node.view_path):
             entry = json.loads(line)
             self.changes.append(
                 ViewChange(
@@ -349,7 +351,7 @@ class Cluster:
 
     def _read_log_lines(self, number: int, node: NodeProcess) -> None:
         view = self._views.setdefault(number, {})
-        for line in self._new_lines(number, node.log_path):
+        for line in self._new_lines(node.log_path):
             match = LOG_LINE.match(line)
             if match is None:
                 continue

@@ -3,9 +3,9 @@
 Each run starts N node processes that share one throwaway PostgreSQL server, applies a
 list of scenarios to that one network in order, and prints one line per measurement.
 The drop rule and the view log need a node that reads ``SEVENTWEETS_TEST_FAULTS`` and
-``SEVENTWEETS_TEST_VIEW_LOG`` (see ``seventweets.gossip.faults``); without the view log
-the harness times the member table's INFO lines instead, and the scenarios that need
-the drop rule cannot pass.
+``SEVENTWEETS_TEST_VIEW_LOG`` (see ``seventweets.gossip.faults``). Without the view log
+the harness times the member table's INFO lines instead. Without the drop rule the
+scenarios that need loss or partitions measure nothing useful.
 
 Run from the repository root, for example:
 
@@ -19,6 +19,7 @@ Every process it starts is stopped by pid when the run ends, also on failure or 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import signal
@@ -44,10 +45,17 @@ def percentile(values: list[float], fraction: float) -> float:
 class Runner:
     """Scenarios on one cluster, and the measurements they produce."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random, repeats: int) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        rng: random.Random,
+        repeats: int,
+        soak_seconds: float = 90.0,
+    ) -> None:
         self.cluster = cluster
         self.rng = rng
         self.repeats = repeats
+        self.soak_seconds = soak_seconds
         self.rows: list[dict[str, Any]] = []
         self.extra_port = cluster.base_port + cluster.size
 
@@ -74,8 +82,10 @@ class Runner:
         observers: list[NodeProcess] | None = None,
     ) -> float | None:
         """Poll the view changes until ``condition`` has held at every observer (the
-        running nodes by default) at one of its changes after ``since``, or its view
-        already satisfied it then; return the last such time, or None at the timeout."""
+        running nodes by default), at ``since`` or at one of its changes after that.
+
+        Returns the latest of those times, or None at the timeout.
+        """
         deadline = time.monotonic() + timeout
         while True:
             changes = self.cluster.read_changes()
@@ -247,20 +257,21 @@ class Runner:
         requests = (
             sum(gossip_requests(node) for node in nodes) - requests_before
         ) / elapsed
-        table = json.dumps(
-            {"from": nodes[0].name, "members": cluster.registry(nodes[0])}
-        )
-        # One exchange carries the table each way plus about 200 bytes of HTTP headers
-        # each way (estimate); every byte leaves one node and enters another.
-        per_exchange = 2 * (len(table) + 200)
-        per_node = 2 * requests * per_exchange / len(nodes)
+        body = {"from": nodes[0].name, "members": cluster.registry(nodes[0])}
+        # Compact separators, as the gossiper sends.
+        table = json.dumps(body, separators=(",", ":"))
+        compressed = len(gzip.compress(table.encode()))
         self.record("cost_cpu", round(cpu, 3), "cores", nodes=len(nodes))
         self.record(
             "cost_traffic",
-            round(per_node / 1000, 2),
+            round(traffic_per_node(requests, len(table), len(nodes)) / 1000, 2),
             "KB/s",
             exchanges_per_second=round(requests, 1),
             table_bytes=len(table),
+            gzip_table_bytes=compressed,
+            gzip_kb_per_s=round(
+                traffic_per_node(requests, compressed, len(nodes)) / 1000, 2
+            ),
             loopback_kb_per_s_per_node=round(2 * lo / len(nodes) / 1000, 2),
         )
 
@@ -364,6 +375,42 @@ class Runner:
             self.restart(node)
             time.sleep(3 * self.interval)
 
+    def restart_all(self) -> None:
+        """Restart every node, the seed included, in random order within 10 s. Time from
+        the last ready line until every view lists every newest incarnation alive."""
+        cluster = self.cluster
+        nodes = cluster.current()
+        self.rng.shuffle(nodes)
+        begin = time.monotonic()
+        started = []
+        for position, node in enumerate(nodes):
+            pause = begin + 10 * position / len(nodes) - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            cluster.signal(node, signal.SIGKILL)
+            cluster.wait_exit(node)
+            started.append(cluster.spawn(node.index))
+        last_ready = cluster.wait_ready(started)
+        newest = {node.name: own_incarnation(cluster, node) for node in started}
+
+        def current_view(observer: NodeProcess, view: dict[str, ViewChange]) -> bool:
+            return all(
+                name == observer.name
+                or (
+                    name in view
+                    and view[name].status == "alive"
+                    and (view[name].incarnation or 0) >= incarnation
+                )
+                for name, incarnation in newest.items()
+            )
+
+        reached = self.wait_for(current_view, last_ready, 90)
+        self.record(
+            "restart_all",
+            None if reached is None else round(reached - last_ready, 3),
+            deaths=self.deaths_between(last_ready, time.monotonic()),
+        )
+
     def long_stall(self) -> None:
         """SIGSTOP a node for 15 s. Time until every view lists it alive after SIGCONT,
         and count its deaths within two dead timeouts after that."""
@@ -438,15 +485,16 @@ class Runner:
             ),
         )
 
-    def soak_loss(self, seconds: float = 90) -> None:
+    def soak_loss(self) -> None:
         self.soak(
             "soak_loss",
-            seconds,
+            self.soak_seconds,
             lambda: self.cluster.heal(loss=0.1),
             lambda: self.cluster.heal(),
         )
 
-    def soak_busy(self, seconds: float = 90) -> None:
+    def soak_busy(self) -> None:
+        seconds = self.soak_seconds
         self.soak(
             "soak_busy",
             seconds,
@@ -454,7 +502,8 @@ class Runner:
             self.cluster.stop_load,
         )
 
-    def soak_stall(self, seconds: float = 90) -> None:
+    def soak_stall(self) -> None:
+        seconds = self.soak_seconds
         node = self.pick()
 
         def stall_every_30_s() -> None:
@@ -466,6 +515,7 @@ class Runner:
                 self.cluster.signal(node, signal.SIGCONT)
                 time.sleep(17)
 
+        # The stalls themselves take the soak's time, so the soak loop adds none.
         self.soak("soak_stall", 0, stall_every_30_s, lambda: None)
         self.rows[-1]["seconds"] = seconds
 
@@ -511,6 +561,24 @@ class Runner:
         )
 
 
+def traffic_per_node(exchanges_per_second: float, body_bytes: int, nodes: int) -> float:
+    """Return the bytes per second in and out of one node, an estimate.
+
+    One exchange carries a table each way plus about 200 bytes of HTTP headers each
+    way, and every byte leaves one node and enters another.
+    """
+    per_exchange = 2 * (body_bytes + 200)
+    return 2 * exchanges_per_second * per_exchange / nodes
+
+
+def own_incarnation(cluster: Cluster, node: NodeProcess) -> int:
+    """Return the incarnation the node gives itself in ``GET /registry``."""
+    for member in cluster.registry(node):
+        if member["name"] == node.name:
+            return int(member["incarnation"])
+    raise LookupError(f"node {node.name} does not list itself")
+
+
 def gossip_requests(node: NodeProcess) -> float:
     """Return the count of POST /gossip requests the node has served, from /metrics."""
     try:
@@ -536,7 +604,7 @@ def loopback_bytes() -> int:
 
 SCENARIOS = [
     "bootstrap", "bootstrap_loss", "seed_down", "heal", "cost", "leave", "crash",
-    "restart_quick", "new_port", "long_stall", "partition_half", "partition_one",
+    "restart_quick", "new_port", "restart_all", "long_stall", "partition_half", "partition_one",
     "soak_loss", "soak_busy", "soak_stall", "tombstone_start", "tombstone_check",
     "seed_crash",
 ]  # fmt: skip
@@ -561,12 +629,18 @@ def main(argv: list[str] | None = None) -> int:
         choices=SCENARIOS,
         default=["bootstrap", "leave", "crash"],
     )
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=90.0,
+        help="length of each false-death soak in seconds (the goal is 600)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the logs folder")
     args = parser.parse_args(argv)
 
     cluster = Cluster(args.nodes, args.interval, args.base_port)
-    runner = Runner(cluster, random.Random(args.seed), args.repeats)
+    runner = Runner(cluster, random.Random(args.seed), args.repeats, args.soak_seconds)
     # SIGTERM of the harness itself ends the run through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"workdir {cluster.workdir}", flush=True)

@@ -10,8 +10,8 @@ Run from the repository root:
     python -m bench.membership.simulate --nodes 10 50 --seeds 200
     python -m bench.membership.simulate --scenario crash --nodes 50 --replay 17
 
-The first prints p50, p99 and max per scenario and size and lists the seeds that missed
-their target; the second runs one seed again and prints its view changes.
+The first prints p50, p99 and max per scenario and size, and lists the seeds that missed
+their target. The second runs one seed again and prints its view changes.
 """
 
 from __future__ import annotations
@@ -35,16 +35,16 @@ from seventweets.gossip.simulator import SimNetwork, SimNode, ViewChange, quiet_
 START_SPREAD = 2.0
 # Rounds the network runs after bootstrap before a fault, so that views are full.
 SETTLE_ROUNDS = 10
-# Rounds of the false-death soaks. 200 seeds of 120 rounds at N = 50 are 40 hours of
-# simulated node time per scenario, against 8 hours for one 10-minute 50-node run.
-SOAK_ROUNDS = 120
+# Rounds of the false-death soaks. 200 seeds of 60 rounds at N = 50 are 167 hours of
+# simulated node time per scenario, 20 times one 10-minute run of 50 nodes.
+SOAK_ROUNDS = 60
 
 
 @dataclasses.dataclass
 class Outcome:
     """The figures that one seed of one scenario measured."""
 
-    # The goal's figure, in rounds unless the scenario says otherwise; None when the
+    # The goal's figure, in rounds unless the scenario's unit differs; None when the
     # event never happened before the scenario's deadline.
     value: float | None
     false_deaths: int = 0
@@ -69,6 +69,10 @@ def address_of(index: int) -> str:
 
 def name_of(index: int) -> str:
     return f"n{index:03d}"
+
+
+# The network of the last scenario started, for replay.
+_last_network: list[SimNetwork] = []
 
 
 # -- measuring -------------------------------------------------------------------------
@@ -190,6 +194,7 @@ def start_network(
     return the network, its watch, and the time the last node started."""
     quiet_logging()
     network = SimNetwork(config, seed)
+    _last_network[:] = [network]
     network.loss = loss
     watch = Watch(network)
     seeds = [address_of(0)]
@@ -303,7 +308,7 @@ def seed_crash(config: GossipConfig, seed: int, size: int) -> Outcome:
 def soak(
     config: GossipConfig, seed: int, size: int, fault: Callable[[SimNetwork], None]
 ) -> Outcome:
-    """Run ``SOAK_ROUNDS`` rounds under ``fault`` and count false deaths; the value is
+    """Run ``SOAK_ROUNDS`` rounds under ``fault`` and count false deaths. The value is
     the count itself, so the target is 0."""
     network, watch = settled_network(config, seed, size)
     watch.false_deaths = watch.false_suspicions = 0
@@ -358,7 +363,7 @@ def soak_starved(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 
 def long_stall(config: GossipConfig, seed: int, size: int) -> Outcome:
-    """Pause one node for 15 s; the value is the rounds from resuming until every view
+    """Pause one node for 15 s. The value is the rounds from resuming until every view
     lists it alive again. A second death within two dead timeouts is a violation."""
     network, watch = settled_network(config, seed, size)
     node = pick_victim(network)
@@ -396,7 +401,7 @@ def long_stall(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 def restart(config: GossipConfig, seed: int, size: int, down_rounds: float) -> Outcome:
     """Kill one node and start it again under the same name and address after
-    ``down_rounds``; the value is the rounds from the restart until every view lists the
+    ``down_rounds``. The value is the rounds from the restart until every view lists the
     new incarnation alive. A death of the new incarnation is a violation."""
     network, watch = settled_network(config, seed, size)
     victim = pick_victim(network)
@@ -439,7 +444,7 @@ def restart_after_death(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 def restart_all(config: GossipConfig, seed: int, size: int) -> Outcome:
     """Restart every node, the seed included, each at a random time within 10 s and
-    back 1 s later; the value is the rounds from the last start to full views."""
+    back 1 s later. The value is the rounds from the last start to full views."""
     network, watch = settled_network(config, seed, size)
     begin = network.now
     last_start = begin
@@ -462,7 +467,7 @@ def restart_all(config: GossipConfig, seed: int, size: int) -> Outcome:
     reached = watch.wait_all(current_view, last_start + 60 * config.interval)
     if reached is not None:
         # Every view changes when it learns a new incarnation, so the check above ran
-        # on the last change; this confirms the condition still holds everywhere.
+        # on the last change. This confirms that the condition is still true everywhere.
         reached = (
             reached if all(current_view(n) for n in network.running_nodes()) else None
         )
@@ -472,7 +477,7 @@ def restart_all(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 
 def new_address(config: GossipConfig, seed: int, size: int) -> Outcome:
-    """Restart one node under its name on a new port 1 s after a crash; the value is the
+    """Restart one node under its name on a new port 1 s after a crash. The value is the
     rounds until every view lists the new address. The old address listed as live after
     that is a violation."""
     network, watch = settled_network(config, seed, size)
@@ -510,8 +515,8 @@ def new_address(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 
 def partition(config: GossipConfig, seed: int, size: int, minority: int) -> Outcome:
-    """Split the network for 30 s, ``minority`` nodes against the rest, then heal it;
-    the value is the rounds from the heal until every view is full. A side that did not
+    """Split the network for 30 s, ``minority`` nodes against the rest, then heal it.
+    The value is the rounds from the heal until every view is full. A side that did not
     declare the other dead is a violation, as the partition was longer than the dead
     timeout."""
     network, watch = settled_network(config, seed, size)
@@ -545,7 +550,7 @@ def partition_one(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 
 def tombstone(config: GossipConfig, seed: int, size: int) -> Outcome:
-    """Let one node leave; the value is the rounds from the leave until no view has an
+    """Let one node leave. The value is the rounds from the leave until no view has an
     entry for it any more, or None if some view still has one 30 rounds after the
     tombstone timeout. A node paused before the leave is resumed after that; every view
     that adds the leaver again is a violation."""
@@ -597,18 +602,28 @@ def seed_down_at_start(config: GossipConfig, seed: int, size: int) -> Outcome:
     )
 
 
-def cost(config: GossipConfig, seed: int, size: int) -> Outcome:
-    """Count the JSON bodies of 30 settled rounds; the value is KB/s in and out per node
-    at the configured interval, HTTP headers of about 200 bytes each way included."""
+def cost(
+    config: GossipConfig, seed: int, size: int, compressed: bool = False
+) -> Outcome:
+    """Count the JSON bodies of 30 settled rounds, gzip-compressed if ``compressed``.
+
+    The value is KB/s in and out per node at the configured interval, with an estimate
+    of 200 bytes of HTTP headers each way.
+    """
     network, watch = settled_network(config, seed, size)
     network.count_bytes = True
     begin, exchanges_before = network.now, network.exchanges
     network.run_until(begin + 30 * config.interval)
     exchanges = network.exchanges - exchanges_before
-    total = network.body_bytes + exchanges * 2 * 200
+    body_bytes = network.gzip_body_bytes if compressed else network.body_bytes
+    total = body_bytes + exchanges * 2 * 200
     # Every byte leaves one node and enters another.
     per_node = 2 * total / size / (network.now - begin)
     return watch.outcome(round(per_node / 1000, 2))
+
+
+def cost_gzip(config: GossipConfig, seed: int, size: int) -> Outcome:
+    return cost(config, seed, size, compressed=True)
 
 
 SCENARIOS = {
@@ -680,6 +695,9 @@ SCENARIOS = {
         ),
         Scenario("seed_crash", "G10 seed crash detected", 12, "rounds", seed_crash),
         Scenario("cost", "G11 traffic per node", 40, "KB/s", cost),
+        Scenario(
+            "cost_gzip", "G11 traffic per node, gzip bodies", 40, "KB/s", cost_gzip
+        ),
     ]
 }
 
@@ -687,13 +705,27 @@ SCENARIOS = {
 # -- running many seeds ----------------------------------------------------------------
 
 
-def config_for(profile: str) -> GossipConfig:
-    return GossipConfig.fast(1.0) if profile == "fast" else GossipConfig.production(1.0)
+def config_for(profile: str, overrides: dict[str, float] | None = None) -> GossipConfig:
+    config = (
+        GossipConfig.fast(1.0) if profile == "fast" else GossipConfig.production(1.0)
+    )
+    return dataclasses.replace(config, **(overrides or {}))
 
 
-def run_one(job: tuple[str, str, int, int]) -> tuple[int, Outcome]:
-    scenario, profile, size, seed = job
-    return seed, SCENARIOS[scenario].run(config_for(profile), seed, size)
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One seed of one scenario, with the variant of the protocol to run."""
+
+    scenario: str
+    profile: str
+    size: int
+    seed: int
+    overrides: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def run_one(job: Job) -> tuple[int, Outcome]:
+    config = config_for(job.profile, job.overrides)
+    return job.seed, SCENARIOS[job.scenario].run(config, job.seed, job.size)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -744,21 +776,10 @@ def format_row(row: dict[str, Any]) -> str:
     )
 
 
-def replay(scenario: str, profile: str, size: int, seed: int) -> None:
+def replay(job: Job) -> None:
     """Run one seed again and print the view changes it produced."""
-    captured: list[SimNetwork] = []
-    original_init = SimNetwork.__init__
-
-    def capturing_init(self: SimNetwork, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        captured.append(self)
-
-    SimNetwork.__init__ = capturing_init  # type: ignore[method-assign]
-    try:
-        _, outcome = run_one((scenario, profile, size, seed))
-    finally:
-        SimNetwork.__init__ = original_init  # type: ignore[method-assign]
-    network = captured[0]
+    _, outcome = run_one(job)
+    network = _last_network[0]
     for change in network.changes:
         status = change.status.value if change.status else "dropped"
         previous = change.previous_status.value if change.previous_status else "-"
@@ -796,12 +817,32 @@ def main(argv: list[str] | None = None) -> int:
         help="run one seed and print its view changes",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a GossipConfig field, e.g. --set join_backoff_max=8",
+    )
+    parser.add_argument(
         "--json", metavar="FILE", help="also write the summary rows to FILE"
     )
     args = parser.parse_args(argv)
+    overrides = {}
+    for setting in args.set:
+        field, _, value = setting.partition("=")
+        overrides[field] = float(value) if "." in value else int(value)
+    variant = ["--set " + setting for setting in args.set]
 
     if args.replay is not None:
-        replay(args.scenario[0], args.profile, args.nodes[0], args.replay)
+        replay(
+            Job(
+                args.scenario[0],
+                args.profile,
+                args.nodes[0],
+                args.replay,
+                overrides,
+            )
+        )
         return 0
 
     rows = []
@@ -810,19 +851,23 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.nodes:
             for name in args.scenario:
                 started = time.monotonic()
-                jobs = [(name, args.profile, size, seed) for seed in seeds]
+                jobs = [
+                    Job(name, args.profile, size, seed, overrides) for seed in seeds
+                ]
                 results = pool.map(
                     run_one, jobs, chunksize=max(1, len(jobs) // (4 * args.jobs))
                 )
                 row = summarize(SCENARIOS[name], size, results)
                 row["profile"] = args.profile
+                row["variant"] = " ".join(variant)
                 row["seconds"] = round(time.monotonic() - started, 1)
                 rows.append(row)
                 print(format_row(row), flush=True)
                 for failed in row["failed_seeds"][:3]:
                     print(
                         f"  replay: python -m bench.membership.simulate --scenario {name} "
-                        f"--nodes {size} --profile {args.profile} --replay {failed}",
+                        f"--nodes {size} --profile {args.profile} {' '.join(variant)} "
+                        f"--replay {failed}",
                         flush=True,
                     )
     if args.json:

@@ -9,7 +9,7 @@ from one seeded ``random.Random``, so a run is repeated exactly by its seed.
 The network model follows the HTTP design of the gossiper:
 
 - an exchange is one request carrying the sender's table and one response carrying the
-  receiver's table; the receiver merges the request whenever it reads it, and the sender
+  receiver's table. The receiver merges the request whenever it reads it, and the sender
   merges the response only if it arrives within ``exchange_timeout``;
 - a lost exchange (injected loss, a partition, a killed receiver) merges nothing, as the
   test-only drop rule of the real node does;
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import heapq
 import itertools
 import json
@@ -190,6 +191,10 @@ class SimNode:
         final = self.table.start_leaving()
         for peer in self.table.live_peers():
             self.network.announce_leave(self, peer.address, final)
+        # Gossiper.leave also pushes the final table to one round of partners.
+        for peer in self.table.choose_peers(self.network.rng):
+            if peer.status.is_live:
+                self.network.exchange(self, peer.address)
         self.kill()
 
     # -- joining -----------------------------------------------------------------
@@ -238,15 +243,17 @@ class SimNetwork:
         self.rounds = 0
         self.exchanges = 0
         self.failed_exchanges = 0
-        # When true, exchanges count their JSON bodies into ``body_bytes`` (slower).
+        # When true, exchanges count their JSON bodies into ``body_bytes``, and the
+        # same bodies compressed with gzip into ``gzip_body_bytes`` (slower).
         self.count_bytes = False
         self.body_bytes = 0
+        self.gzip_body_bytes = 0
         self._by_address: dict[str, SimNode] = {}
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._processes = itertools.count(1)
         self._listeners: list[Callable[[ViewChange], None]] = []
-        # Merging an entry into a table that holds that very object changes nothing, so
+        # Merging an entry into a table that contains that very object changes nothing, so
         # such entries are left out of each merge to save time; merge() is still called.
         self._skip_identical = True
 
@@ -352,13 +359,13 @@ class SimNetwork:
         sent_at = self.now
         pushed = sender.table.members()
         if self.count_bytes:
-            self.body_bytes += _body_size({"from": sender.name, "members": pushed})
+            self._count_body({"from": sender.name, "members": pushed})
 
         def answer() -> None:
             self._merge(receiver, pushed)
             pulled = receiver.table.members()
             if self.count_bytes:
-                self.body_bytes += _body_size({"members": pulled})
+                self._count_body({"members": pulled})
             sender.deliver(lambda: receive(pulled), self._latency())
 
         def receive(pulled: list[Member]) -> None:
@@ -368,6 +375,13 @@ class SimNetwork:
             self._merge(sender, pulled)
 
         receiver.deliver(answer, self._latency())
+
+    def _count_body(self, body: dict[str, Any]) -> None:
+        document = {**body, "members": members_to_json(body["members"])}
+        # Compact separators, as the gossiper sends.
+        encoded = json.dumps(document, separators=(",", ":")).encode()
+        self.body_bytes += len(encoded)
+        self.gzip_body_bytes += len(gzip.compress(encoded))
 
     def _merge(self, node: SimNode, received: list[Member]) -> None:
         if not node.running:
@@ -414,11 +428,6 @@ class SimNetwork:
                 receiver.table.apply_leave(leaver.name, final.version)
 
         receiver.deliver(apply, self._latency())
-
-
-def _body_size(body: dict[str, Any]) -> int:
-    members = body["members"]
-    return len(json.dumps({**body, "members": members_to_json(members)}).encode())
 
 
 def quiet_logging() -> None:
