@@ -519,6 +519,29 @@ class Runner:
         self.soak("soak_stall", 0, stall_every_30_s, lambda: None)
         self.rows[-1]["seconds"] = seconds
 
+    def ghost(self) -> None:
+        """Pause one node, SIGTERM another, and resume the paused one after the left
+        entry expired everywhere else; count the views that add the departed node back
+        from the paused node's stale copy."""
+        sleeper, leaver = self.rng.sample(
+            [node for node in self.cluster.current() if node.index != 0], 2
+        )
+        self.cluster.signal(sleeper, signal.SIGSTOP)
+        sent = self.cluster.signal(leaver, signal.SIGTERM)
+        self.cluster.wait_exit(leaver)
+        time.sleep(sent + (60 + 5) * self.interval - time.monotonic())
+        resumed = self.cluster.signal(sleeper, signal.SIGCONT)
+        time.sleep(20 * self.interval)
+        added_back = {
+            change.observer
+            for change in self.cluster.read_changes()
+            if change.time > resumed
+            and change.subject == leaver.name
+            and change.previous_status is None
+            and change.observer != sleeper.name
+        }
+        self.record("ghost", float(len(added_back)), "views")
+
     def tombstone_start(self) -> None:
         """SIGTERM a node and keep it down; ``tombstone_check`` later looks for it."""
         node = self.pick()
@@ -605,7 +628,7 @@ def loopback_bytes() -> int:
 SCENARIOS = [
     "bootstrap", "bootstrap_loss", "seed_down", "heal", "cost", "leave", "crash",
     "restart_quick", "new_port", "restart_all", "long_stall", "partition_half", "partition_one",
-    "soak_loss", "soak_busy", "soak_stall", "tombstone_start", "tombstone_check",
+    "soak_loss", "soak_busy", "soak_stall", "tombstone_start", "tombstone_check", "ghost",
     "seed_crash",
 ]  # fmt: skip
 

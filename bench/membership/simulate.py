@@ -864,12 +864,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(format_row(row), flush=True)
                 for failed in row["failed_seeds"][:3]:
-                    print(
-                        f"  replay: python -m bench.membership.simulate --scenario {name} "
-                        f"--nodes {size} --profile {args.profile} {' '.join(variant)} "
+                    command = [
+                        "python -m bench.membership.simulate",
+                        f"--scenario {name} --nodes {size} --profile {args.profile}",
+                        *variant,
                         f"--replay {failed}",
-                        flush=True,
-                    )
+                    ]
+                    print("  replay: " + " ".join(command), flush=True)
     if args.json:
         with open(args.json, "w") as output:
             json.dump(rows, output, indent=1)
