@@ -67,7 +67,7 @@ def make_app(
         # Node information.
         (r"/health/?", HealthHandler, info_args),
         (r"/metrics/?", MetricsHandler, {}),
-        (r"/openapi.json", OpenApiHandler, {}),
+        (r"/openapi.json/?", OpenApiHandler, {}),
     ]
 
     return tornado.web.Application(

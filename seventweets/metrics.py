@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 # Request latency buckets in seconds, from a fast cached read to a peer time-out.
 LATENCY_BUCKETS = (
     0.001,
@@ -80,6 +82,10 @@ class NodeMetrics:
     def observe_request(
         self, route: str, method: str, status: int, seconds: float
     ) -> None:
+        # Any client can send an invented method; one label for all of them keeps the
+        # number of series bounded.
+        if method not in KNOWN_METHODS:
+            method = "other"
         self._requests.labels(route, method, str(status)).observe(seconds)
 
     def add_gauge(

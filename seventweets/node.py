@@ -117,6 +117,8 @@ class Node:
             # stops a client that keeps sending after that response.
             max_body_size=config.max_body_size + 1024 * 1024,
             idle_connection_timeout=60,
+            # A client that stops sending half way through a body is cut off.
+            body_timeout=60,
         )
 
         # Join before serving: a node that accepted joins before it knew the network

@@ -8,7 +8,6 @@ misbehaving peer costs a request at most that long and that much memory.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
@@ -22,6 +21,7 @@ from tornado.simple_httpclient import (
 )
 
 from seventweets.errors import PeerError, PeerTimeoutError
+from seventweets.jsonutil import decode_json
 
 # Seconds a read from a peer may take. Raising it lets slower peers respond but makes a
 # peer that hangs hold up retweets and network searches that long.
@@ -100,9 +100,8 @@ class PeerClient:
         if response.code != 200:
             return PeerResponse(response.code, None, _error_message(response.body))
         try:
-            body = json.loads(response.body)
-        # RecursionError: arrays nested thousands deep, which no valid response contains.
-        except (ValueError, RecursionError) as exc:
+            body = decode_json(response.body)
+        except ValueError as exc:
             raise PeerError(f"returned a body that is not valid JSON: {exc}") from None
         return PeerResponse(200, body, "")
 
@@ -151,7 +150,7 @@ class IpLiteralResolver(Resolver):
 def _error_message(body: bytes) -> str:
     """Return the ``error`` field of a peer's error body, shortened, or ''."""
     try:
-        decoded = json.loads(body)
+        decoded = decode_json(body)
     except ValueError:
         return ""
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import time
 
 import pytest
 
@@ -234,3 +235,26 @@ def test_late_join_rejection_stops_node(pg_server: PostgresServer) -> None:
     assert seed_view["status"] == "alive"
     assert seed_exit == 0
     assert first_exit == 0
+
+
+def test_abandoned_body_does_not_delay_shutdown(pg_server: PostgresServer) -> None:
+    """A client that disconnects half way through a body leaves no request to drain."""
+    node = NodeProcess(
+        "--name", "drain", "--port", "0", "--db", pg_server.create_database()
+    )
+    address = node.wait_ready()
+    port = int(address.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(
+            b"POST /tweets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+    http("GET", f"{address}/health")
+
+    started = time.monotonic()
+    exit_code = node.terminate()
+    seconds = time.monotonic() - started
+
+    assert exit_code == 0
+    assert seconds < 5, node.stderr
+    assert "drain timed out" not in node.stderr

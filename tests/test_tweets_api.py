@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import pytest
+import tornado.httputil
 
 from tests.conftest import AUTH, JSON, NODE_NAME, TOKEN, Client, body_of
 
@@ -444,3 +445,74 @@ async def test_invalid_idempotency_key_rejected(client: Client, key: str) -> Non
     )
 
     assert_error(response, 400, "Idempotency-Key")
+
+
+@pytest.mark.gen_test
+async def test_deeply_nested_json_rejected(client: Client) -> None:
+    """JSON nested thousands deep is a 400, not a 500 from the decoder's recursion limit."""
+    body = "[" * 5000 + "]" * 5000
+
+    response = await client.request(
+        "POST", "/tweets", body=body, headers={**AUTH, **JSON}
+    )
+
+    assert_error(response, 400, "nested too deeply")
+
+
+@pytest.mark.gen_test
+async def test_chunked_oversized_body_rejected(client: Client) -> None:
+    """A chunked body without Content-Length gets a JSON 413 once it passes 64 KiB."""
+
+    async def produce(write) -> None:
+        for _ in range(70):
+            await write(b"a" * 1024)
+
+    response = await client.http_client.fetch(
+        client.base_url + "/tweets",
+        method="POST",
+        body_producer=produce,
+        headers={**AUTH, **JSON},
+        raise_error=False,
+    )
+    listing = body_of(await client.request("GET", "/tweets"))
+
+    assert_error(response, 413, "larger than the maximum of 65536 bytes")
+    assert listing == []
+
+
+@pytest.mark.gen_test
+async def test_invented_methods_share_one_label(client: Client) -> None:
+    """Requests with invented methods are counted under method="other" in /metrics."""
+    for index in range(3):
+        await client.request(f"FOO{index}", "/tweets")
+
+    metrics = (await client.request("GET", "/metrics")).body.decode()
+
+    assert "FOO" not in metrics
+    assert 'method="other",route="/tweets",status="405"' in metrics
+
+
+@pytest.mark.gen_test
+async def test_path_with_invalid_utf8_is_404(client: Client) -> None:
+    """A percent-encoded path segment that is not UTF-8 names no tweet."""
+    response = await client.request("GET", "/tweets/%ff")
+
+    assert_error(response, 404, "no resource matches")
+
+
+@pytest.mark.gen_test
+async def test_two_idempotency_keys_rejected(client: Client) -> None:
+    """Two Idempotency-Key headers are ambiguous and get a 400 instead of a merged key."""
+    headers = tornado.httputil.HTTPHeaders({**AUTH, **JSON})
+    headers.add("Idempotency-Key", "x1")
+    headers.add("Idempotency-Key", "x2")
+
+    response = await client.http_client.fetch(
+        client.base_url + "/tweets",
+        method="POST",
+        body='{"tweet": "x"}',
+        headers=headers,
+        raise_error=False,
+    )
+
+    assert_error(response, 400, "one Idempotency-Key header")

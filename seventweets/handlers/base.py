@@ -17,6 +17,7 @@ from typing import Any
 import tornado.web
 
 from seventweets import errors
+from seventweets.jsonutil import decode_json
 from seventweets.metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,6 @@ def status_of(error: errors.SevenTweetsError) -> int:
     return 500
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def dump_json(value: Any) -> bytes:
     # ensure_ascii=False keeps non-ASCII text readable; lone surrogates never get this far
     # because validation rejects them on the way in.
@@ -73,9 +70,9 @@ class JsonHandler(tornado.web.RequestHandler):
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._started = time.perf_counter()
-        in_flight = self.settings.get("in_flight")
-        if in_flight is not None:
-            in_flight.enter()
+        self._in_flight = self.settings.get("in_flight")
+        if self._in_flight is not None:
+            self._in_flight.enter()
 
     @property
     def metrics(self) -> NodeMetrics:
@@ -105,16 +102,36 @@ class JsonHandler(tornado.web.RequestHandler):
             )
 
     def data_received(self, chunk: bytes) -> None:
+        # An exception raised here would close the connection without a response, so an
+        # oversized body without Content-Length (chunked) is dropped here and reported by
+        # ``body`` as a 413.
         self._body_size += len(chunk)
         if self._body_size > self.max_body_size:
-            raise errors.PayloadTooLargeError(
-                f"request body is larger than the maximum of {self.max_body_size} bytes"
-            )
+            self._body_chunks.clear()
+            return
         self._body_chunks.append(chunk)
 
     @property
     def body(self) -> bytes:
+        """Return the raw request body; raise PayloadTooLargeError past the maximum."""
+        if self._body_size > self.max_body_size:
+            raise errors.PayloadTooLargeError(
+                f"request body is larger than the maximum of {self.max_body_size} bytes"
+            )
         return b"".join(self._body_chunks)
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        try:
+            return super().decode_argument(value, name)
+        except tornado.web.HTTPError:
+            if name is None:
+                # A path segment that is not UTF-8 names nothing that can exist.
+                raise errors.NotFoundError(
+                    f"no resource matches {self.request.path}"
+                ) from None
+            raise errors.BadRequestError(
+                f"query parameter {name!r} is not valid UTF-8"
+            ) from None
 
     # -- request parsing --------------------------------------------------------------
 
@@ -136,7 +153,7 @@ class JsonHandler(tornado.web.RequestHandler):
                 f"request body is not valid UTF-8 at byte {exc.start}"
             ) from None
         try:
-            value = json.loads(text, parse_constant=_reject_constant)
+            value = decode_json(text)
         except ValueError as exc:
             raise errors.BadRequestError(
                 f"request body is not valid JSON: {exc}"
@@ -265,10 +282,18 @@ class JsonHandler(tornado.web.RequestHandler):
             return
         super().log_exception(typ, value, tb)
 
+    def _leave_in_flight(self) -> None:
+        # Called from both on_finish and on_connection_close; counts the request once.
+        if self._in_flight is not None:
+            self._in_flight.leave()
+            self._in_flight = None
+
+    def on_connection_close(self) -> None:
+        # A client that disconnects mid-body never gets on_finish.
+        self._leave_in_flight()
+
     def on_finish(self) -> None:
-        in_flight = self.settings.get("in_flight")
-        if in_flight is not None:
-            in_flight.leave()
+        self._leave_in_flight()
         self.metrics.observe_request(
             self.route,
             self.request.method or "",

@@ -45,7 +45,10 @@ class TweetListHandler(JsonHandler):
 
     async def post(self) -> None:
         self.require_token(self.token)
-        key = self.request.headers.get("Idempotency-Key")
+        keys = self.request.headers.get_list("Idempotency-Key")
+        if len(keys) > 1:
+            raise BadRequestError("send one Idempotency-Key header, not several")
+        key = keys[0] if keys else None
         if key is not None and not (
             1 <= len(key) <= 255 and all(" " <= c <= "~" for c in key)
         ):
