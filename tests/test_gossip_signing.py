@@ -90,6 +90,7 @@ def test_valid_signature_accepted_within_window() -> None:
             NOW,
             "away",
         ),
+        ("t=" + "9" * 5000 + ",v1=00", "POST", "/gossip", BODY, NOW, "malformed"),
     ],
 )
 def test_bad_signature_rejected(

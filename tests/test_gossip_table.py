@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seventweets.errors import NotFoundError
+from seventweets.errors import NotFoundError, ValidationError
 from seventweets.gossip.config import GossipConfig
 from seventweets.gossip.members import JoinRequest, Member, Status
 from seventweets.gossip.table import MemberTable
@@ -407,3 +408,17 @@ def test_versions_saturate_at_protocol_maximum() -> None:
     assert table.member("b").version == (500, limit)
     assert table.member("b").status is Status.LEFT
     assert table.me.incarnation == limit
+
+
+def test_merge_past_capacity_changes_nothing() -> None:
+    """A table that would grow past the maximum is rejected before any entry changes."""
+    clock = FakeClock()
+    config = dataclasses.replace(CONFIG, max_members=3)
+    table = MemberTable("a", "http://127.0.0.1:8001", 1000, config, clock)
+    table.merge([peer("b", 1)])
+
+    with pytest.raises(ValidationError):
+        table.merge([peer("b", 5), peer("c", 1), peer("d", 1)])
+
+    assert [m.name for m in table.members()] == ["a", "b"]
+    assert table.member("b").heartbeat == 1

@@ -28,10 +28,12 @@ from seventweets.gossip.members import (
     Member,
     Status,
     Version,
+    max_table_bytes,
     members_to_json,
     parse_member_list,
 )
 from seventweets.gossip.table import Clock, MemberTable, TransitionListener
+from seventweets.jsonutil import decode_json
 from seventweets.metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
@@ -278,6 +280,7 @@ class Gossiper:
         try:
             body = _json_object(response)
             received = parse_member_list(body.get("members"), self.config.max_members)
+            self.table.merge(received)
         except ValidationError as exc:
             self._count_failure()
             log.warning(
@@ -287,7 +290,6 @@ class Gossiper:
                 exc.message,
             )
             return False
-        self.table.merge(received)
         return True
 
     def _count_failure(self) -> None:
@@ -334,6 +336,7 @@ class Gossiper:
             return False
         try:
             received = parse_member_list(_json_array(response), self.config.max_members)
+            self.table.merge(received)
         except ValidationError as exc:
             log.warning(
                 "malformed join reply dropped name=%s seed=%s error=%s",
@@ -342,7 +345,6 @@ class Gossiper:
                 exc.message,
             )
             return False
-        self.table.merge(received)
         self._joined = True
         log.info(
             "joined network name=%s incarnation=%s seed=%s members=%d",
@@ -509,6 +511,8 @@ class Gossiper:
             self._client = SimpleAsyncHTTPClient(
                 force_instance=True,
                 max_clients=self.config.max_members,
+                # A peer's reply is one member table; a larger body is cut off.
+                max_body_size=max_table_bytes(self.config.max_members),
                 resolver=LiteralAddressResolver(),
             )
         return self._client
@@ -559,7 +563,7 @@ def _json_array(response: HTTPResponse) -> list[Any]:
 
 def _json_body(response: HTTPResponse) -> Any:
     try:
-        return json.loads(response.body or b"")
+        return decode_json(response.body or b"")
     except ValueError as exc:
         raise ValidationError(
             f"response body from {response.effective_url} is not valid JSON: {exc}"
@@ -569,7 +573,7 @@ def _json_body(response: HTTPResponse) -> Any:
 def _error_message(response: HTTPResponse) -> str:
     """Return the ``error`` field of a peer's error body, or its status phrase."""
     try:
-        body = json.loads(response.body or b"")
+        body = decode_json(response.body or b"")
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):

@@ -24,6 +24,14 @@ NAME_RULE = "1-32 characters of a-z, 0-9, _ and -"
 # Versions travel as JSON numbers; this bound keeps them within a signed 64-bit integer.
 MAX_VERSION_NUMBER = 2**63 - 1
 MAX_ADDRESS_LENGTH = 2048
+
+
+def max_table_bytes(max_members: int) -> int:
+    """Return the largest JSON body that a table of ``max_members`` entries may need:
+    the longest valid address plus 256 bytes for the other fields of each entry."""
+    return max_members * (MAX_ADDRESS_LENGTH + 256)
+
+
 _WHITESPACE = re.compile(r"\s")
 
 

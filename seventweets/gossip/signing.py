@@ -46,7 +46,13 @@ def verify(
         fields[key] = value
     timestamp_text = fields.get("t", "")
     presented = fields.get("v1", "")
-    if not (timestamp_text.isascii() and timestamp_text.isdigit()) or not presented:
+    # Twelve digits reach the year 33658; a longer number is no Unix time, and a very long
+    # one would make int() raise.
+    if (
+        not (timestamp_text.isascii() and timestamp_text.isdigit())
+        or len(timestamp_text) > 12
+        or not presented
+    ):
         raise UnauthorizedError(
             f"malformed {SIGNATURE_HEADER} header; expected t=<unix seconds>,v1=<hex>"
         )

@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 
-from seventweets.errors import NotFoundError
+from seventweets.errors import NotFoundError, ValidationError
 from seventweets.gossip.config import GossipConfig
 from seventweets.gossip.members import (
     JoinRequest,
@@ -203,6 +203,8 @@ class MemberTable:
 
         The caller has validated the whole table first, so a bad entry changes nothing.
         """
+        received = list(received)
+        self._check_capacity(candidate.name for candidate in received)
         now = self._clock()
         fresher = 0
         for candidate in received:
@@ -282,11 +284,23 @@ class MemberTable:
             return None
         return known
 
+    def _check_capacity(self, names: Iterable[str]) -> None:
+        """Raise ValidationError when adding ``names`` would grow the table past the
+        maximum, because peers reject a table that large and the node would be cut off."""
+        new = {name for name in names if name != self.name and name not in self._others}
+        size = len(self._others) + 1 + len(new)
+        if new and size > self.config.max_members:
+            raise ValidationError(
+                f"adding {len(new)} new members would grow the member table to {size}, "
+                f"more than the maximum of {self.config.max_members}"
+            )
+
     def apply_join(self, request: JoinRequest) -> list[Member]:
         """Add a joining node as alive at its incarnation and heartbeat 0, unless a higher
         version is known, and return the table for the joiner."""
         if request.name == self.name:
             return self.members()
+        self._check_capacity([request.name])
         joiner = Member(
             request.name, request.address, Status.ALIVE, request.incarnation, 0
         )

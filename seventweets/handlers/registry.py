@@ -12,6 +12,7 @@ from seventweets.gossip.members import (
     NAME_PATTERN,
     NAME_RULE,
     Status,
+    max_table_bytes,
     members_to_json,
     parse_gossip_message,
     parse_join_request,
@@ -20,18 +21,18 @@ from seventweets.gossip.members import (
 from seventweets.gossip.signing import SIGNATURE_HEADER
 from seventweets.handlers.base import JsonHandler
 
-# Bytes allowed per member entry in a node-to-node body. A typical entry takes about
-# 110 bytes, so the 64 KiB tweet limit would stop gossip at roughly 600 members.
-MEMBER_ENTRY_BUDGET = 256
-
 
 class _MembershipHandler(JsonHandler):
     gossiper: Gossiper
 
     @property
     def max_body_size(self) -> int:
-        """Return the larger of the node's limit and room for the largest member table."""
-        table_size = self.gossiper.config.max_members * MEMBER_ENTRY_BUDGET
+        """Return the larger of the node's limit and room for the largest member table.
+
+        A typical entry takes about 110 bytes, so the 64 KiB tweet limit alone would stop
+        gossip at roughly 600 members.
+        """
+        table_size = max_table_bytes(self.gossiper.config.max_members)
         return max(super().max_body_size, table_size)
 
     def verify_signature(self) -> None:
