@@ -38,14 +38,20 @@ def require_text(body: dict[str, Any], field: str, max_length: int) -> str:
     value = body[field]
     if not isinstance(value, str):
         raise ValidationError(f"field {field!r} must be a string")
-    check_text(value, f"field {field!r}")
-    if is_blank(value):
-        raise ValidationError(f"field {field!r} must not be blank")
-    if len(value) > max_length:
-        raise ValidationError(
-            f"field {field!r} is {len(value)} code points long; the maximum is {max_length}"
-        )
+    check_tweet_text(value, f"field {field!r}", max_length)
     return value
+
+
+def check_tweet_text(text: str, field: str, max_length: int) -> None:
+    """Raise ValidationError unless ``text`` is valid, non-blank and 1 to ``max_length``
+    code points long: the rules every tweet follows, from a client or from a peer."""
+    check_text(text, field)
+    if is_blank(text):
+        raise ValidationError(f"{field} must not be blank")
+    if len(text) > max_length:
+        raise ValidationError(
+            f"{field} is {len(text)} code points long; the maximum is {max_length}"
+        )
 
 
 def require_int(body: dict[str, Any], field: str, minimum: int, maximum: int) -> int:

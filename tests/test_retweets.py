@@ -476,8 +476,12 @@ BROKEN_ORIGINS = [
     (200, '{"id": 1, "name": "erin", "tweet": "x"}', "the tweet 1 of 'erin' instead"),
     (200, '{"id": 1, "name": "NAME", "tweet": 5}', "'tweet' is not a string"),
     (200, '{"id": 1, "name": "NAME", "tweet": "a\\u0000b"}', "NUL"),
-    (200, '{"id": 1, "name": "NAME", "tweet": "   "}', "blank or longer than 280"),
-    (200, json.dumps({"id": 1, "name": "NAME", "tweet": "x" * 281}), "longer than 280"),
+    (200, '{"id": 1, "name": "NAME", "tweet": "   "}', "must not be blank"),
+    (
+        200,
+        json.dumps({"id": 1, "name": "NAME", "tweet": "x" * 281}),
+        "281 code points long; the maximum is 280",
+    ),
 ]
 
 

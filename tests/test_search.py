@@ -578,6 +578,16 @@ def malformed_cases() -> list[tuple[str, int, str]]:
         ),
         (surrogate, 200, "unpaired surrogate"),
         (
+            tweets_body({**foreign_tweet(1, "NAME", day), "tweet": " \u3000 "}),
+            200,
+            "must not be blank",
+        ),
+        (
+            tweets_body({**foreign_tweet(1, "NAME", day), "tweet": "a" * 5000}),
+            200,
+            "5000 code points long",
+        ),
+        (
             tweets_body({**foreign_tweet(1, "NAME", day), "type": "retweet"}),
             200,
             "'type' and 'reference'",

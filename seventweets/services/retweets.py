@@ -23,7 +23,7 @@ from seventweets.services.tweets import MAX_TWEET_LENGTH, tweet_object
 from seventweets.storage import retweets as store
 from seventweets.storage import tweets as tweet_store
 from seventweets.storage.database import Database
-from seventweets.validation import check_text, is_blank
+from seventweets.validation import check_tweet_text
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +139,7 @@ def original_text(body: Any, origin: str, tweet_id: int) -> str:
     if not isinstance(text, str):
         raise PeerError(f"{where} an object whose 'tweet' is not a string")
     try:
-        check_text(text, "its 'tweet'")
+        check_tweet_text(text, "its 'tweet'", MAX_TWEET_LENGTH)
     except ValidationError as exc:
         raise PeerError(f"{where} an invalid text: {exc.message}") from None
-    if is_blank(text) or len(text) > MAX_TWEET_LENGTH:
-        raise PeerError(
-            f"{where} a text of {len(text)} code points that is blank or longer than"
-            f" {MAX_TWEET_LENGTH}"
-        )
     return text

@@ -18,10 +18,10 @@ from seventweets.errors import BadRequestError, PeerError, ValidationError
 from seventweets.gossip import Gossiper, Member
 from seventweets.gossip.members import parse_name
 from seventweets.peers import PeerClient
-from seventweets.services.tweets import tweet_object
+from seventweets.services.tweets import MAX_TWEET_LENGTH, tweet_object
 from seventweets.storage import search as store
 from seventweets.storage.database import Database
-from seventweets.validation import check_text
+from seventweets.validation import check_tweet_text
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def parse_peer_tweet(value: Any, name: str) -> Entry:
     text = value.get("tweet")
     if not isinstance(text, str):
         raise ValidationError("'tweet' is not a string")
-    check_text(text, "'tweet'")
+    check_tweet_text(text, "'tweet'", MAX_TWEET_LENGTH)
     raw_created_at = value.get("created_at")
     if not isinstance(raw_created_at, str):
         raise ValidationError("'created_at' is not a string")
