@@ -82,7 +82,7 @@ def parse_time(raw: str, field: str) -> datetime:
     except (ValueError, OverflowError, InvalidOperation):
         raise BadRequestError(
             f"query parameter {field!r} must be an ISO 8601 time such as"
-            f" 2026-12-04T14:50:46+00:00 or Unix seconds from year 1 to 9999, not {raw!r}"
+            f" 2026-12-04T14:50:46Z or Unix seconds from year 1 to 9999, not {raw!r}"
         ) from None
 
 
