@@ -80,6 +80,12 @@ def main() -> None:
         "--tweets", type=int, default=10_000, help="tweets filled first"
     )
     parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="run PostgreSQL with fsync and synchronous commit on (default off, as in"
+        " run_bench.py)",
+    )
+    parser.add_argument(
         "--scenario",
         action="append",
         choices=[s.key for s in SCENARIOS],
@@ -102,7 +108,7 @@ def main() -> None:
     token = secrets.token_urlsafe(24)
 
     with run_bench.embedded_postgres(
-        args.base.resolve(), args.work_dir, True
+        args.base.resolve(), args.work_dir, args.durable
     ) as postgres:
         nodes: dict[str, tuple[Server, int]] = {}
         for name, repo in (("node", args.base), ("candidate", args.candidate)):

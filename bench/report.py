@@ -43,6 +43,11 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
             for b, n in zip(bare, node, strict=True)
         ]
         ratio = node_rps / bare_rps
+        undisturbed = [
+            n["requests_per_second"] / b["requests_per_second"]
+            for b, n in zip(bare, node, strict=True)
+            if not b["disturbed"] and not n["disturbed"]
+        ]
         bare_cpu_us = _median(bare, "server_cpu_us_per_request")
         node_cpu_us = _median(node, "server_cpu_us_per_request")
         p99_factor = node_p99 / bare_p99
@@ -55,6 +60,10 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "ratio": ratio,
                 "round_ratio_min": min(round_ratios),
                 "round_ratio_max": max(round_ratios),
+                "undisturbed_rounds": len(undisturbed),
+                "undisturbed_ratio": statistics.median(undisturbed)
+                if undisturbed
+                else None,
                 "target_ratio": targets["ratio"][key],
                 "ratio_pass": ratio >= targets["ratio"][key],
                 "bare_p50_ms": _median(bare, "latency_p50_us") / 1000,
@@ -73,7 +82,7 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                     max(r["foreign_server_core"], r["foreign_load_core"])
                     for r in bare + node
                 ),
-                "repeated_runs": sum(r["attempt"] - 1 for r in bare + node),
+                "repeated_rounds": sum(r["attempt"] - 1 for r in node),
                 "disturbed_runs": sum(r["disturbed"] for r in bare + node),
             }
         )
@@ -133,11 +142,12 @@ def render_report(results: dict[str, Any]) -> str:
         "- The machine may be shared. Before each run the script waits (up to"
         " `--quiet-wait` seconds) until both cores are idle, and during the run it"
         " compares each core's busy time (`/proc/stat`) with the CPU time of the server,"
-        " PostgreSQL, wrk, itself and the kernel's threads. A run in which other"
-        " processes took more than"
-        f" {settings['foreign_limit']:.0%} of either core is repeated, up to"
-        f" {settings['retries']} repeats per benchmark; a run still disturbed after that"
-        " is kept and counted below.",
+        " PostgreSQL, wrk, itself and the kernel's threads. When other processes took"
+        f" more than {settings['foreign_limit']:.0%} of either core in a run, the route's"
+        " runs of that round are repeated together, at most"
+        f" {settings['retries']} times per benchmark. Runs still disturbed after that are"
+        " kept and counted below; the ratio over the rounds in which neither run was"
+        " disturbed is given beside the ratio over all rounds.",
         "",
         "## Machine and versions",
         "",
@@ -150,14 +160,20 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         "## Results",
         "",
-        "| route | bare req/s | node req/s | ratio (per-round range) | target | bare p50 / p99 |"
-        " node p50 / p99 | p99 factor | target |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        "| route | bare req/s | node req/s | ratio (per-round range) | undisturbed rounds:"
+        " ratio (rounds) | target | bare p50 / p99 | node p50 / p99 | p99 factor | target |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
+        undisturbed = (
+            f"{row['undisturbed_ratio']:.2f} ({row['undisturbed_rounds']})"
+            if row["undisturbed_rounds"]
+            else "none"
+        )
         lines.append(
             f"| `{row['label']}` | {row['bare_rps']:,.0f} | {row['node_rps']:,.0f}"
             f" | {row['ratio']:.2f} ({row['round_ratio_min']:.2f}-{row['round_ratio_max']:.2f})"
+            f" | {undisturbed}"
             f" | ≥ {row['target_ratio']:.2f}: {_verdict(row['ratio_pass'])}"
             f" | {row['bare_p50_ms']:.2f} / {row['bare_p99_ms']:.2f} ms"
             f" | {row['node_p50_ms']:.2f} / {row['node_p99_ms']:.2f} ms"
@@ -172,7 +188,7 @@ def render_report(results: dict[str, Any]) -> str:
         " core in any kept run:",
         "",
         "| route | bare CPU µs/req | node CPU µs/req | CPU-time ratio | server core busy"
-        " | load core busy | other processes, max | runs repeated / still disturbed |",
+        " | load core busy | other processes, max | rounds repeated / runs still disturbed |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
@@ -181,7 +197,7 @@ def render_report(results: dict[str, Any]) -> str:
             f" | {row['cpu_ratio']:.2f}"
             f" | {row['node_server_core_busy']:.0%} | {row['node_load_core_busy']:.0%}"
             f" | {row['max_foreign']:.0%}"
-            f" | {row['repeated_runs']} / {row['disturbed_runs']} |"
+            f" | {row['repeated_rounds']} / {row['disturbed_runs']} |"
         )
     lines += [
         "",

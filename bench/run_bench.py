@@ -575,9 +575,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--retries",
         type=int,
-        default=12,
-        help="runs repeated at most, over the whole benchmark, because other"
-        " processes used the cores (default 12)",
+        default=6,
+        help="groups of runs (one route on every server) repeated at most, over the"
+        " whole benchmark, because other processes used the cores (default 6)",
     )
     parser.add_argument(
         "--quiet-wait",
@@ -754,45 +754,57 @@ def measure_rounds(
     runs = []
     for round_number in range(1, args.rounds + 1):
         for scenario in scenarios:
-            for name, (server, port) in servers.items():
-                for attempt in itertools.count(1):
-                    waited = wait_for_quiet(args.quiet_wait, args.foreign_limit)
-                    result = measure(
-                        scenario,
-                        server,
-                        port,
-                        pgdata,
-                        duration=args.duration,
-                        **wrk_options,
+            # The servers of one route are measured back to back and repeated together,
+            # so that while repeats remain a ratio does not mix a quiet run with a
+            # disturbed one.
+            for attempt in itertools.count(1):
+                group = [
+                    measure_once(
+                        args, scenario, name, server, port, pgdata, wrk_options
                     )
-                    foreign = max(
-                        result["foreign_server_core"], result["foreign_load_core"]
-                    )
-                    result.update(
-                        round=round_number,
-                        scenario=scenario.key,
-                        server=name,
-                        attempt=attempt,
-                        quiet_wait_seconds=waited,
-                        disturbed=foreign > args.foreign_limit,
-                    )
-                    print(
-                        f"round {round_number} {scenario.label:22} {name:4}"
-                        f" {result['requests_per_second']:8.0f} req/s"
-                        f" p50 {result['latency_p50_us'] / 1000:6.2f} ms"
-                        f" p99 {result['latency_p99_us'] / 1000:7.2f} ms"
-                        f" server CPU {result['server_cpu_us_per_request']:5.0f} µs/req"
-                        f" other processes {foreign:4.0%}",
-                        file=sys.stderr,
-                    )
-                    if not result["disturbed"] or retries_left == 0:
-                        break
-                    retries_left -= 1
-                    print(
-                        "  other processes used the cores; repeating", file=sys.stderr
-                    )
-                runs.append(result)
+                    for name, (server, port) in servers.items()
+                ]
+                for result in group:
+                    result.update(round=round_number, attempt=attempt)
+                if not any(r["disturbed"] for r in group) or retries_left == 0:
+                    break
+                retries_left -= 1
+                print("  other processes used the cores; repeating", file=sys.stderr)
+            runs.extend(group)
     return runs
+
+
+def measure_once(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    name: str,
+    server: Server,
+    port: int,
+    pgdata: Path,
+    wrk_options: dict[str, Any],
+) -> dict[str, Any]:
+    """Wait for quiet cores, measure one server and mark the run if it was disturbed."""
+    waited = wait_for_quiet(args.quiet_wait, args.foreign_limit)
+    result = measure(
+        scenario, server, port, pgdata, duration=args.duration, **wrk_options
+    )
+    foreign = max(result["foreign_server_core"], result["foreign_load_core"])
+    result.update(
+        scenario=scenario.key,
+        server=name,
+        quiet_wait_seconds=waited,
+        disturbed=foreign > args.foreign_limit,
+    )
+    print(
+        f"{scenario.label:22} {name:9}"
+        f" {result['requests_per_second']:8.0f} req/s"
+        f" p50 {result['latency_p50_us'] / 1000:6.2f} ms"
+        f" p99 {result['latency_p99_us'] / 1000:7.2f} ms"
+        f" server CPU {result['server_cpu_us_per_request']:5.0f} µs/req"
+        f" other processes {foreign:4.0%}",
+        file=sys.stderr,
+    )
+    return result
 
 
 def render_summary(summary: list[dict[str, Any]]) -> str:
