@@ -21,3 +21,18 @@ def decode_json(raw: bytes | str) -> Any:
         return json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("JSON is nested too deeply") from None
+
+
+def json_type_name(value: Any) -> str:
+    """Name a decoded JSON value's type the way JSON does, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

@@ -118,6 +118,11 @@ def base_url(http_port: int) -> str:
 
 @pytest.fixture
 def app(database: Database, http_port: int) -> Any:
+    return build_node_app(database, http_port)
+
+
+def build_node_app(database: Database, http_port: int) -> Any:
+    """Build the full node app on ``database`` with a gossiper that is not started."""
     metrics = NodeMetrics()
     gossiper = Gossiper(
         name=NODE_NAME,

@@ -9,14 +9,17 @@ from typing import Any
 
 import pytest
 
-from seventweets.app import make_app
 from seventweets.embedded import EmbeddedPostgres
-from seventweets.gossip import GossipConfig, Gossiper
-from seventweets.metrics import NodeMetrics
-from seventweets.services.tweets import TweetService
 from seventweets.storage.database import Database
 from seventweets.storage.migrations import migrate
-from tests.conftest import AUTH, NODE_NAME, TOKEN, Client, body_of, make_server_dir
+from tests.conftest import (
+    AUTH,
+    NODE_NAME,
+    Client,
+    body_of,
+    build_node_app,
+    make_server_dir,
+)
 from tests.process import free_port
 
 # Seconds a request may take while the database is down: the pool's 5 s timeout plus slack
@@ -45,22 +48,7 @@ def outage_database(io_loop: Any, own_server: EmbeddedPostgres):
 
 @pytest.fixture
 def app(outage_database: Database, http_port: int) -> Any:
-    metrics = NodeMetrics()
-    gossiper = Gossiper(
-        name=NODE_NAME,
-        address=f"http://127.0.0.1:{http_port}",
-        seeds=[],
-        config=GossipConfig.fast(),
-        metrics=metrics,
-    )
-    return make_app(
-        name=NODE_NAME,
-        token=TOKEN,
-        database=outage_database,
-        tweets=TweetService(outage_database, NODE_NAME),
-        gossiper=gossiper,
-        metrics=metrics,
-    )
+    return build_node_app(outage_database, http_port)
 
 
 async def timed(

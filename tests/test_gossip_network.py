@@ -25,7 +25,6 @@ import tornado.testing
 import tornado.web
 
 from seventweets.gossip import GossipConfig, Gossiper, JoinRejectedError, Member, Status
-from seventweets.gossip.gossiper import LiteralAddressResolver
 from seventweets.handlers.base import JsonHandler, NotFoundHandler
 from seventweets.handlers.info import MetricsHandler
 from seventweets.handlers.registry import (
@@ -34,6 +33,7 @@ from seventweets.handlers.registry import (
     RegistryMemberHandler,
 )
 from seventweets.metrics import NodeMetrics
+from seventweets.netutil import LiteralAddressResolver
 
 CONFIG = GossipConfig.fast(0.1)
 

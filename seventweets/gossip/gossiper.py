@@ -4,11 +4,9 @@ that the registry handlers pass on from peers."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -16,7 +14,6 @@ from typing import Any
 
 from tornado.httpclient import HTTPClientError, HTTPResponse
 from tornado.ioloop import PeriodicCallback
-from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from seventweets.errors import ConflictError, ValidationError
@@ -35,6 +32,7 @@ from seventweets.gossip.members import (
 from seventweets.gossip.table import Clock, MemberTable, TransitionListener
 from seventweets.jsonutil import decode_json
 from seventweets.metrics import NodeMetrics
+from seventweets.netutil import LiteralAddressResolver
 
 log = logging.getLogger(__name__)
 
@@ -516,31 +514,6 @@ class Gossiper:
                 resolver=LiteralAddressResolver(),
             )
         return self._client
-
-
-class LiteralAddressResolver(Resolver):
-    """Resolve IP literals at once and host names through the event loop.
-
-    Tornado 6.6's default resolver sends every lookup, even of ``127.0.0.1``, to the
-    loop's default thread pool (6 threads on 2 cores). When many gossip exchanges start
-    together, the lookups queue there and use up the exchange timeout.
-    """
-
-    def initialize(self) -> None:
-        self._fallback = DefaultLoopResolver()
-
-    async def resolve(
-        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> list[tuple[int, Any]]:
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            return await self._fallback.resolve(host, port, family)
-        if literal.version == 4 and family in (socket.AF_UNSPEC, socket.AF_INET):
-            return [(socket.AF_INET, (host, port))]
-        if literal.version == 6 and family in (socket.AF_UNSPEC, socket.AF_INET6):
-            return [(socket.AF_INET6, (host, port, 0, 0))]
-        raise OSError(f"address {host} does not belong to address family {family!r}")
 
 
 def _json_object(response: HTTPResponse) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from seventweets.errors import ValidationError
+from seventweets.jsonutil import json_type_name
 
 NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
 NAME_RULE = "1-32 characters of a-z, 0-9, _ and -"
@@ -165,7 +166,7 @@ def left_version(known: Member, announced: Version | None) -> Version | None:
 
 def parse_name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string, not {_json_type(value)}")
+        raise ValidationError(f"{field} must be a string, not {json_type_name(value)}")
     if not NAME_PATTERN.fullmatch(value):
         raise ValidationError(f"{field} {value!r} is invalid: use {NAME_RULE}")
     return value
@@ -174,7 +175,7 @@ def parse_name(value: Any, field: str = "name") -> str:
 def parse_address(value: Any, field: str = "address") -> str:
     """Validate an http(s) URL with a host and return it without a trailing slash."""
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string, not {_json_type(value)}")
+        raise ValidationError(f"{field} must be a string, not {json_type_name(value)}")
     if len(value) > MAX_ADDRESS_LENGTH:
         raise ValidationError(f"{field} is longer than {MAX_ADDRESS_LENGTH} characters")
     problem = _address_problem(value)
@@ -211,7 +212,9 @@ def _address_problem(value: str) -> str | None:
 def parse_version_number(value: Any, field: str) -> int:
     # bool is a subclass of int, but true is not a version number.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValidationError(f"{field} must be an integer, not {_json_type(value)}")
+        raise ValidationError(
+            f"{field} must be an integer, not {json_type_name(value)}"
+        )
     if not 0 <= value <= MAX_VERSION_NUMBER:
         raise ValidationError(
             f"{field} {value} is out of range 0 to {MAX_VERSION_NUMBER}"
@@ -221,7 +224,7 @@ def parse_version_number(value: Any, field: str) -> int:
 
 def parse_status(value: Any, field: str = "status") -> Status:
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string, not {_json_type(value)}")
+        raise ValidationError(f"{field} must be a string, not {json_type_name(value)}")
     try:
         return Status(value)
     except ValueError:
@@ -232,7 +235,7 @@ def parse_status(value: Any, field: str = "status") -> Status:
 def parse_member(value: Any, field: str = "member") -> Member:
     """Validate one member entry from a peer and return it as a Member."""
     if not isinstance(value, dict):
-        raise ValidationError(f"{field} must be an object, not {_json_type(value)}")
+        raise ValidationError(f"{field} must be an object, not {json_type_name(value)}")
     _require_fields(
         value, ("name", "address", "status", "incarnation", "heartbeat"), field
     )
@@ -250,7 +253,7 @@ def parse_member_list(
 ) -> list[Member]:
     """Validate a whole list of member entries; any invalid entry rejects the list."""
     if not isinstance(value, list):
-        raise ValidationError(f"{field} must be an array, not {_json_type(value)}")
+        raise ValidationError(f"{field} must be an array, not {json_type_name(value)}")
     if len(value) > max_members:
         raise ValidationError(
             f"{field} has {len(value)} entries, more than the maximum of {max_members}"
@@ -327,17 +330,3 @@ def _reject_duplicate_names(members: list[Member], field: str) -> None:
                 f"{field} lists the name {member.name!r} more than once"
             )
         seen.add(member.name)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"

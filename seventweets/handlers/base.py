@@ -17,7 +17,7 @@ from typing import Any
 import tornado.web
 
 from seventweets import errors
-from seventweets.jsonutil import decode_json
+from seventweets.jsonutil import decode_json, json_type_name
 from seventweets.metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
@@ -309,18 +309,3 @@ class NotFoundHandler(JsonHandler):
 
     def prepare(self) -> None:
         raise errors.NotFoundError(f"no route matches {self.request.path}")
-
-
-def json_type_name(value: Any) -> str:
-    """Name a decoded JSON value's type the way JSON does, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
