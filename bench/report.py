@@ -93,6 +93,25 @@ def _verdict(passed: bool) -> str:
     return "pass" if passed else "**fail**"
 
 
+def _validity_note(runs: list[dict[str, Any]], foreign_limit: float) -> list[str]:
+    """Return a paragraph that warns when other processes disturbed kept runs."""
+    disturbed = [r for r in runs if r["disturbed"]]
+    if not disturbed:
+        return []
+    worst = max(
+        max(r["foreign_server_core"], r["foreign_load_core"]) for r in disturbed
+    )
+    return [
+        f"**{len(disturbed)} of {len(runs)} kept runs were disturbed**: other processes"
+        f" took more than {foreign_limit:.0%} of a core (up to {worst:.0%}). Such load"
+        " can lower the node's requests per second more than the bare server's,"
+        " probably because the node also waits for PostgreSQL, which shares a core with"
+        " those processes. The verdicts below then describe the machine as much as the"
+        " node; the CPU-time ratio in the second table moves less.",
+        "",
+    ]
+
+
 def render_report(results: dict[str, Any]) -> str:
     """Return the Markdown results page of one benchmark run."""
     settings = results["settings"]
@@ -160,6 +179,7 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         "## Results",
         "",
+        *_validity_note(results["runs"], settings["foreign_limit"]),
         "| route | bare req/s | node req/s | ratio (per-round range) | undisturbed rounds:"
         " ratio (rounds) | target | bare p50 / p99 | node p50 / p99 | p99 factor | target |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
@@ -205,7 +225,7 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         "```",
         "apt-get install wrk",
-        "python bench/run_bench.py   # about 4 minutes; rewrites results.json and this page",
+        "python bench/run_bench.py   # 4 to 9 minutes; rewrites results.json and this page",
         "```",
         "",
         "The Python that runs it must have the node's dependencies. Absolute requests per"

@@ -650,6 +650,8 @@ def main() -> None:
     prepare_work_dir(args.work_dir)
 
     token = secrets.token_urlsafe(24)
+    # Taken before the node starts, so the commit recorded is the one the node runs.
+    environment = describe_environment(repo, args.python, find_bin_dir())
     started_at = datetime.datetime.now(datetime.UTC)
     with embedded_postgres(repo, args.work_dir, args.durable) as postgres:
         node_port, bare_port = free_port(), free_port()
@@ -716,7 +718,7 @@ def main() -> None:
             "foreign_limit": args.foreign_limit,
             "retries": args.retries,
         },
-        "environment": describe_environment(repo, args.python, find_bin_dir()),
+        "environment": environment,
         "targets": {
             "ratio": {s.key: s.target_ratio for s in SCENARIOS},
             "p99_max_factor": P99_MAX_FACTOR,
