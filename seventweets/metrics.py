@@ -7,6 +7,7 @@ process without their counts mixing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -76,6 +77,7 @@ class NodeMetrics:
             "Gossip exchanges with a peer that failed or timed out.",
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, int], Any] = {}
         self._gauges = _GaugeCallbacks()
         self.registry.register(self._gauges)
 
@@ -86,7 +88,13 @@ class NodeMetrics:
         # number of series bounded.
         if method not in KNOWN_METHODS:
             method = "other"
-        self._requests.labels(route, method, str(status)).observe(seconds)
+        # Histogram.labels() validates and locks on every call; the children are reused.
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._requests.labels(route, method, str(status))
+            self._request_children[key] = child
+        child.observe(seconds)
 
     def add_gauge(
         self,

@@ -516,3 +516,23 @@ async def test_two_idempotency_keys_rejected(client: Client) -> None:
     )
 
     assert_error(response, 400, "one Idempotency-Key header")
+
+
+@pytest.mark.gen_test
+async def test_every_route_encodes_tweets_alike(client: Client) -> None:
+    """POST, GET by id, the list and a local search return byte-identical tweet objects,
+    although PostgreSQL encodes the first three and Python the search results."""
+    text = 'quote " backslash \\ tab \t line\u2028sep \x1c émoji 🐍'
+    posted = await client.request(
+        "POST", "/tweets", json_body={"tweet": text}, headers=AUTH
+    )
+    tweet_id = body_of(posted)["id"]
+
+    fetched = await client.request("GET", f"/tweets/{tweet_id}")
+    listed = await client.request("GET", "/tweets")
+    searched = await client.request("GET", "/search?content=backslash")
+
+    assert posted.body == fetched.body
+    assert listed.body == b"[" + fetched.body + b"]"
+    assert body_of(searched)["tweets"] == [body_of(fetched)]
+    assert body_of(fetched)["tweet"] == text

@@ -33,7 +33,7 @@ class TweetListHandler(JsonHandler):
         max_id = self.query_int("max_id", 0, MAX_ID)
         since_id = self.query_int("since_id", 0, MAX_ID)
 
-        page = await self.tweets.list(limit, max_id, since_id)
+        page = await self.tweets.list_json(limit, max_id, since_id)
 
         if page.next_max_id is not None:
             query = {"limit": limit, "max_id": page.next_max_id}
@@ -41,7 +41,7 @@ class TweetListHandler(JsonHandler):
                 query["since_id"] = since_id
             url = f"{self.request.protocol}://{self.request.host}/tweets?{urlencode(query)}"
             self.set_header("Link", f'<{url}>; rel="next"')
-        self.write_json(page.tweets)
+        self.finish(page.body)
 
     async def post(self) -> None:
         self.require_token(self.token)
@@ -71,8 +71,7 @@ class TweetHandler(JsonHandler):
     token: str
 
     async def get(self, raw_id: str) -> None:
-        tweet = await self.tweets.get(parse_tweet_id(raw_id))
-        self.write_json(tweet)
+        self.finish(await self.tweets.get_json(parse_tweet_id(raw_id)))
 
     async def delete(self, raw_id: str) -> None:
         self.require_token(self.token)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from typing import Any, NamedTuple
 
@@ -20,9 +19,10 @@ MAX_TWEET_LENGTH = 280
 IDEMPOTENCY_KEY_MAX_AGE = 24 * 60 * 60
 
 
-class Page(NamedTuple):
-    tweets: list[dict[str, Any]]
-    # The max_id of the next older page, or None when this page contains the oldest tweet.
+class JsonPage(NamedTuple):
+    # A JSON array of tweet objects, newest first.
+    body: bytes
+    # The max_id of the next older page, or None when this page holds the oldest tweet.
     next_max_id: int | None
 
 
@@ -55,19 +55,26 @@ class TweetService:
         self.database = database
         self.name = name
 
-    async def get(self, tweet_id: int) -> dict[str, Any]:
+    async def get_json(self, tweet_id: int) -> bytes:
+        """Return the tweet object that ``get`` returns, already encoded as JSON."""
         async with self.database.cursor() as cursor:
-            row = await store.get_tweet(cursor, tweet_id)
-        if row is None:
+            text = await store.get_tweet_json(cursor, self.name, tweet_id)
+        if text is None:
             raise NotFoundError(f"tweet {tweet_id} not found")
-        return tweet_object(self.name, row)
+        return text.encode("utf-8")
 
-    async def list(self, limit: int, max_id: int | None, since_id: int | None) -> Page:
+    async def list_json(
+        self, limit: int, max_id: int | None, since_id: int | None
+    ) -> JsonPage:
+        """Return the page that ``list`` returns, already encoded as a JSON array."""
         # Fetching one row more than the page shows whether an older page exists.
         async with self.database.cursor() as cursor:
-            rows = await store.list_tweets(cursor, limit + 1, max_id, since_id)
-        next_max_id = rows[limit - 1].id if len(rows) > limit else None
-        return Page([tweet_object(self.name, row) for row in rows[:limit]], next_max_id)
+            rows = await store.list_tweets_json(
+                cursor, self.name, limit + 1, max_id, since_id
+            )
+        next_max_id = rows[limit - 1][0] if len(rows) > limit else None
+        body = "[" + ",".join(text for _, text in rows[:limit]) + "]"
+        return JsonPage(body.encode("utf-8"), next_max_id)
 
     async def create(
         self, body: dict[str, Any], raw_body: bytes, idempotency_key: str | None
@@ -77,8 +84,10 @@ class TweetService:
 
         if idempotency_key is None:
             async with self.database.cursor() as cursor:
-                row = await store.insert_tweet(cursor, text)
-            return self._created(row)
+                tweet_id, response = await store.insert_tweet_json(
+                    cursor, self.name, text
+                )
+            return Created(201, response, f"/tweets/{tweet_id}")
 
         body_sha256 = hashlib.sha256(raw_body).digest()
         async with self.database.transaction() as cursor:
@@ -92,17 +101,12 @@ class TweetService:
                     )
                 return Created(stored.status, stored.response, stored.location)
 
-            created = self._created(await store.insert_tweet(cursor, text))
+            tweet_id, response = await store.insert_tweet_json(cursor, self.name, text)
+            created = Created(201, response, f"/tweets/{tweet_id}")
             await store.store_idempotent_response(
                 cursor, idempotency_key, created.status, created.body, created.location
             )
         return created
-
-    def _created(self, row: store.TweetRow) -> Created:
-        body = json.dumps(
-            tweet_object(self.name, row), ensure_ascii=False, separators=(",", ":")
-        )
-        return Created(201, body, f"/tweets/{row.id}")
 
     async def delete(self, tweet_id: int) -> None:
         async with self.database.cursor() as cursor:

@@ -76,9 +76,14 @@ class Database:
     async def cursor(self) -> AsyncIterator[aiopg.Cursor]:
         """Yield a cursor in autocommit mode; each statement commits on its own."""
         try:
-            async with self._acquire() as connection:
+            # aiopg 1.4 bounds the wait for a connection by create_pool's timeout, so
+            # asyncio.wait_for, which starts one more task per request, is not needed.
+            connection = await self._pool.acquire()
+            try:
                 async with connection.cursor() as cursor:
                     yield cursor
+            finally:
+                self._pool.release(connection)
         except UNAVAILABLE_ERRORS as exc:
             raise unavailable(exc) from exc
 
@@ -101,7 +106,7 @@ class Database:
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[Any]:
-        connection = await asyncio.wait_for(self._pool.acquire(), self._timeout)
+        connection = await self._pool.acquire()
         try:
             yield connection
         finally:

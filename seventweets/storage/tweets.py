@@ -31,6 +31,18 @@ COLUMNS = (
 )
 
 
+# The protocol's tweet object as columns in its field order, for row_to_json. The node's
+# name is the first parameter. An original tweet gets "reference":null.
+TWEET_OBJECT_COLUMNS = (
+    "id, %s::text AS name, tweet,"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    " AS created_at,"
+    " type,"
+    " (SELECT row_to_json(r) FROM (SELECT reference_name AS name, reference_id AS id) r"
+    " WHERE reference_name IS NOT NULL) AS reference"
+)
+
+
 def _tweet(row: Any) -> TweetRow:
     return TweetRow(*row)
 
@@ -41,12 +53,31 @@ async def get_tweet(cursor: aiopg.Cursor, tweet_id: int) -> TweetRow | None:
     return _tweet(row) if row else None
 
 
-async def list_tweets(
-    cursor: aiopg.Cursor, limit: int, max_id: int | None, since_id: int | None
-) -> list[TweetRow]:
-    """Return up to ``limit`` tweets with since_id < id < max_id, newest first."""
+async def get_tweet_json(cursor: aiopg.Cursor, name: str, tweet_id: int) -> str | None:
+    """Return the tweet object of ``tweet_id`` as JSON text, or None when there is none."""
+    await cursor.execute(
+        f"SELECT row_to_json(t)::text FROM (SELECT {TWEET_OBJECT_COLUMNS}"
+        " FROM tweets WHERE id = %s) t",
+        (name, tweet_id),
+    )
+    row = await cursor.fetchone()
+    return row[0] if row else None
+
+
+async def list_tweets_json(
+    cursor: aiopg.Cursor,
+    name: str,
+    limit: int,
+    max_id: int | None,
+    since_id: int | None,
+) -> list[tuple[int, str]]:
+    """Return the id and the tweet object as JSON text of what ``list_tweets`` returns.
+
+    PostgreSQL builds the JSON, in the same compact form as the node's json.dumps, so
+    that the node does not build and encode a dictionary per row.
+    """
     conditions = []
-    params: list[Any] = []
+    params: list[Any] = [name]
     if max_id is not None:
         conditions.append("id < %s")
         params.append(max_id)
@@ -56,16 +87,24 @@ async def list_tweets(
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     params.append(limit)
     await cursor.execute(
-        f"SELECT {COLUMNS} FROM tweets {where} ORDER BY id DESC LIMIT %s", params
+        "SELECT t.id, row_to_json(t)::text FROM ("
+        f"SELECT {TWEET_OBJECT_COLUMNS} FROM tweets {where} ORDER BY id DESC LIMIT %s"
+        ") t ORDER BY t.id DESC",
+        params,
     )
-    return [_tweet(row) for row in await cursor.fetchall()]
+    return await cursor.fetchall()
 
 
-async def insert_tweet(cursor: aiopg.Cursor, text: str) -> TweetRow:
+async def insert_tweet_json(
+    cursor: aiopg.Cursor, name: str, text: str
+) -> tuple[int, str]:
+    """Insert a tweet; return its id and its tweet object as JSON text."""
     await cursor.execute(
-        f"INSERT INTO tweets (tweet) VALUES (%s) RETURNING {COLUMNS}", (text,)
+        "WITH t AS (INSERT INTO tweets (tweet) VALUES (%s)"
+        f" RETURNING {TWEET_OBJECT_COLUMNS}) SELECT t.id, row_to_json(t)::text FROM t",
+        (text, name),
     )
-    return _tweet(await cursor.fetchone())
+    return await cursor.fetchone()
 
 
 async def delete_tweet(cursor: aiopg.Cursor, tweet_id: int) -> bool:
