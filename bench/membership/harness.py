@@ -179,6 +179,7 @@ class Cluster:
         number = len(self.processes)
         log_path = self.workdir / "logs" / f"{name}-{number}.log"
         view_path = self.workdir / "views" / f"{name}-{number}.jsonl"
+
         arguments = [
             sys.executable, "-m", "seventweets",
             "--name", name,
@@ -191,12 +192,14 @@ class Cluster:
         ]  # fmt: skip
         if seed and index != 0:
             arguments += ["--seed", self.seed_address()]
+
         environment = {
             **os.environ,
             "PYTHONPATH": str(REPOSITORY),
             faults.FAULTS_VARIABLE: str(self.fault_path(index)),
             faults.VIEW_LOG_VARIABLE: str(view_path),
         }
+
         with open(log_path, "wb") as log_file:
             popen = subprocess.Popen(
                 arguments,

@@ -253,8 +253,9 @@ class SimNetwork:
         self._order = itertools.count()
         self._processes = itertools.count(1)
         self._listeners: list[Callable[[ViewChange], None]] = []
-        # Merging an entry into a table that contains that very object changes nothing, so
-        # such entries are left out of each merge to save time; merge() is still called.
+        # Merging an entry into a table that contains that very object changes nothing,
+        # so such entries are left out of each merge to save time. The table's merge()
+        # still runs on every exchange, with the remaining entries.
         self._skip_identical = True
 
     def clock(self) -> float:
