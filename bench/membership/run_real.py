@@ -36,12 +36,6 @@ LIVE = ("alive", "suspect")
 REQUEST_COUNT = "seventweets_http_request_duration_seconds_count"
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = max(0, -(-int(fraction * 1000) * len(ordered) // 1000) - 1)
-    return ordered[min(index, len(ordered) - 1)]
-
-
 class Runner:
     """Scenarios on one cluster, and the measurements they produce."""
 
@@ -200,9 +194,9 @@ class Runner:
     def incarnation_seen(self, name: str) -> int:
         return max(
             (
-                c.incarnation or 0
-                for c in self.cluster.read_changes()
-                if c.subject == name
+                change.incarnation or 0
+                for change in self.cluster.read_changes()
+                if change.subject == name
             ),
             default=0,
         )
@@ -250,13 +244,16 @@ class Runner:
         lo_before = loopback_bytes()
         cpu_before = cluster.cpu_seconds(nodes)
         started = time.monotonic()
+
         time.sleep(seconds)
+
         elapsed = time.monotonic() - started
         cpu = (cluster.cpu_seconds(nodes) - cpu_before) / elapsed
         lo = (loopback_bytes() - lo_before) / elapsed
         requests = (
             sum(gossip_requests(node) for node in nodes) - requests_before
         ) / elapsed
+
         body = {"from": nodes[0].name, "members": cluster.registry(nodes[0])}
         # Compact separators, as the gossiper sends.
         table = json.dumps(body, separators=(",", ":"))
@@ -521,7 +518,7 @@ class Runner:
 
     def ghost(self) -> None:
         """Pause one node, SIGTERM another, and resume the paused one after the left
-        entry expired everywhere else; count the views that add the departed node back
+        entry expired everywhere else. Count the views that add the departed node back
         from the paused node's stale copy."""
         sleeper, leaver = self.rng.sample(
             [node for node in self.cluster.current() if node.index != 0], 2

@@ -588,7 +588,7 @@ def tombstone(config: GossipConfig, seed: int, size: int) -> Outcome:
 
 
 def seed_down_at_start(config: GossipConfig, seed: int, size: int) -> Outcome:
-    """Start every node while the seed is down and start the seed 10 s later; the value
+    """Start every node while the seed is down and start the seed 10 s later. The value
     is the rounds from the seed's start until every view is full."""
     network, watch, _ = start_network(config, seed, size, seed_starts=False)
     network.run_until(10 * config.interval)
