@@ -136,6 +136,24 @@ def test_dropped_tombstone_not_taken_back() -> None:
     assert table.member("b") is None
 
 
+def test_stale_alive_copy_after_drop_ignored() -> None:
+    """A stale alive copy of a dropped member is ignored for one more tombstone timeout,
+    while a restart at a higher version is accepted."""
+    clock = FakeClock()
+    table = make_table(clock)
+    table.merge([peer("b", 5)])
+    table.apply_leave("b", (500, 6))
+    run_rounds(table, clock, CONFIG.tombstone_rounds)
+
+    table.merge([peer("b", 4)])
+    ignored = table.member("b")
+    table.merge([peer("b", 0, incarnation=501)])
+
+    assert ignored is None
+    assert table.member("b").version == (501, 0)
+    assert table.member("b").status is Status.ALIVE
+
+
 def test_dead_entry_kept_longer_than_left() -> None:
     """A dead entry outlives the left tombstone timeout, so partitions can still heal,
     and is dropped after the dead retention timeout."""

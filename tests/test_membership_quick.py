@@ -107,11 +107,6 @@ def test_simulated_tombstones_dropped() -> None:
     assert worst(outcomes) <= CONFIG.tombstone_rounds + 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a table keeps no record of the entries it dropped, so a paused node's "
-    "stale copy of a member that left adds that member back on every node",
-)
 def test_simulated_stale_copy_adds_nobody() -> None:
     """A node resumed after the tombstones expired brings the departed member back nowhere."""
 

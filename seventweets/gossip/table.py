@@ -62,6 +62,10 @@ class MemberTable:
         self._last_tick = clock()
         # Clock time when this node found its own loop stalled; None when not guarded.
         self._stall_guard_since: float | None = None
+        # Version and drop time of each dropped entry. For one more tombstone timeout,
+        # gossip about that member is ignored unless it carries a higher version, so a
+        # stale copy held by a paused or partitioned peer cannot bring it back.
+        self._dropped: dict[str, tuple[Version, float]] = {}
 
     # -- reading ----------------------------------------------------------------------
 
@@ -146,6 +150,9 @@ class MemberTable:
         for entry in list(self._others.values()):
             self._detect_failure(entry, now)
             self._drop_expired_tombstone(entry, now)
+        for name, (_, dropped_at) in list(self._dropped.items()):
+            if now - dropped_at >= self.config.tombstone_timeout:
+                del self._dropped[name]
         return self._self
 
     def _check_own_stall(self, now: float) -> None:
@@ -188,6 +195,7 @@ class MemberTable:
         if now - entry.tombstone_at < keep_for:
             return
         del self._others[entry.member.name]
+        self._dropped[entry.member.name] = (entry.member.version, now)
         log.info(
             "member dropped name=%s status=%s incarnation=%s",
             entry.member.name,
@@ -226,6 +234,9 @@ class MemberTable:
             # member needs the tombstone.
             return False
         if entry is None:
+            dropped = self._dropped.get(candidate.name)
+            if dropped is not None and candidate.version <= dropped[0]:
+                return False
             self._others[candidate.name] = _Entry(candidate, now, None)
             self._log_change(None, candidate)
             self._notify(None, candidate)
