@@ -423,3 +423,30 @@ async def test_unsigned_or_badly_signed_writes_rejected(
     assert after_rejections == before
     assert accepted.code in (200, 201, 204)
     assert await registry(client) != before
+
+
+@pytest.mark.gen_test
+async def test_gossip_reply_gzipped_when_accepted(client: Any) -> None:
+    """A gossip reply is gzip-compressed for a client that accepts gzip, and plain otherwise."""
+    message = {"from": "bob", "members": [entry("bob", 9002)]}
+
+    compressed = await client.request(
+        "POST", "/gossip", json_body=message, headers={"Accept-Encoding": "gzip"}
+    )
+    plain = await client.http_client.fetch(
+        client.base_url + "/gossip",
+        method="POST",
+        body=json.dumps(message),
+        headers={"Content-Type": "application/json"},
+        decompress_response=False,
+    )
+
+    assert compressed.code == 200
+    assert compressed.headers.get("X-Consumed-Content-Encoding") == "gzip"
+    assert [m["name"] for m in json.loads(compressed.body)["members"]] == [
+        "alice",
+        "bob",
+    ]
+    assert plain.code == 200
+    assert "Content-Encoding" not in plain.headers
+    assert json.loads(plain.body) == json.loads(compressed.body)

@@ -103,7 +103,7 @@ class GossipHandler(_MembershipHandler):
 
         members = self.gossiper.accept_gossip(message)
 
-        self.write_json({"members": members_to_json(members)})
+        self.write_json({"members": members_to_json(members)}, compress=True)
 
 
 def _member_name(raw: str) -> str:
