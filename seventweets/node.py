@@ -21,7 +21,7 @@ from seventweets.embedded import (
     default_data_dir,
 )
 from seventweets.errors import DatabaseUnavailableError
-from seventweets.gossip import GossipConfig, Gossiper, JoinRejectedError
+from seventweets.gossip import GossipConfig, Gossiper, JoinRejectedError, faults
 from seventweets.metrics import NodeMetrics
 from seventweets.services.tweets import TweetService
 from seventweets.storage.database import Database
@@ -92,7 +92,11 @@ class Node:
             secret=config.cluster_secret,
             metrics=metrics,
             on_join_rejected=self._join_rejected,
+            on_transition=faults.view_log_from_environment(config.name),
         )
+        drop_rule = faults.drop_rule_from_environment()
+        if drop_rule is not None:
+            self._gossiper.blocked_addresses = drop_rule
         database = self._database
         metrics.add_gauge(
             "seventweets_db_pool_connections",
