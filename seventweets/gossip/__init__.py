@@ -2,7 +2,7 @@
 
 ``members`` contains the pure merge rules, ``table`` one node's member table with failure
 detection, ``gossiper`` the network side (the gossip loop, join and leave), ``signing``
-the HMAC signatures of node-to-node requests. Nothing here knows about tweets or imports
+the HMAC signatures of node-to-node requests. Nothing here deals with tweets or imports
 ``tornado.web``.
 """
 
