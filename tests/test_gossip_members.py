@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -12,6 +13,7 @@ from seventweets.errors import ValidationError
 from seventweets.gossip.members import (
     Member,
     Status,
+    is_view_change,
     left_version,
     merge_member,
     merge_tables,
@@ -318,3 +320,15 @@ def test_parse_join_and_leave_requests() -> None:
         parse_join_request({"name": "c", "address": "http://127.0.0.1:8003"})
     with pytest.raises(ValidationError, match="heartbeat"):
         parse_leave_request({"incarnation": 9, "heartbeat": "4"})
+
+
+def test_view_change_ignores_heartbeats() -> None:
+    """A heartbeat alone is no view change; presence, status, incarnation and address are."""
+    base = Member("b", "http://127.0.0.1:8002", Status.ALIVE, 5, 1)
+
+    assert not is_view_change(base, dataclasses.replace(base, heartbeat=2))
+    assert is_view_change(None, base)
+    assert is_view_change(base, None)
+    assert is_view_change(base, dataclasses.replace(base, status=Status.SUSPECT))
+    assert is_view_change(base, dataclasses.replace(base, incarnation=6))
+    assert is_view_change(base, dataclasses.replace(base, address="http://127.0.0.1:9"))

@@ -26,7 +26,7 @@ import random
 import time
 from typing import Any, TextIO
 
-from seventweets.gossip.members import Member
+from seventweets.gossip.members import Member, is_view_change
 from seventweets.gossip.table import TransitionListener
 
 log = logging.getLogger(__name__)
@@ -125,13 +125,7 @@ class ViewLog:
         self._output = output
 
     def __call__(self, previous: Member | None, current: Member | None) -> None:
-        if (
-            previous is not None
-            and current is not None
-            and previous.status is current.status
-            and previous.incarnation == current.incarnation
-            and previous.address == current.address
-        ):
+        if not is_view_change(previous, current):
             return
         entry = current if current is not None else previous
         assert entry is not None

@@ -310,6 +310,18 @@ def parse_leave_request(body: Mapping[str, Any] | None) -> Version | None:
     )
 
 
+def is_view_change(previous: Member | None, current: Member | None) -> bool:
+    """Return whether a table change alters what a node sees of a member: its presence,
+    status, incarnation or address. A heartbeat alone is no view change."""
+    if previous is None or current is None:
+        return True
+    return (
+        previous.status is not current.status
+        or previous.incarnation != current.incarnation
+        or previous.address != current.address
+    )
+
+
 def members_to_json(members: Iterable[Member]) -> list[dict[str, Any]]:
     return [member.to_json() for member in members]
 

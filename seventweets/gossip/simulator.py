@@ -33,7 +33,13 @@ from typing import Any
 
 from seventweets.errors import NotFoundError
 from seventweets.gossip.config import GossipConfig
-from seventweets.gossip.members import JoinRequest, Member, Status, members_to_json
+from seventweets.gossip.members import (
+    JoinRequest,
+    Member,
+    Status,
+    is_view_change,
+    members_to_json,
+)
 from seventweets.gossip.table import MemberTable
 
 # Seconds a message spends between two nodes on a quiet loopback host, drawn uniformly.
@@ -94,13 +100,7 @@ class SimNode:
         self._join_backoff = network.config.join_backoff_initial
 
     def _record(self, previous: Member | None, current: Member | None) -> None:
-        if (
-            previous is not None
-            and current is not None
-            and previous.status is current.status
-            and previous.incarnation == current.incarnation
-            and previous.address == current.address
-        ):
+        if not is_view_change(previous, current):
             return
         self.network.record_change(self, previous, current)
 
