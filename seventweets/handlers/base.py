@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import Any, overload
 
 import tornado.web
 
@@ -187,6 +187,14 @@ class JsonHandler(tornado.web.RequestHandler):
                     raise errors.UnsupportedMediaTypeError(
                         f"charset {value.strip()!r} is not supported; send UTF-8"
                     )
+
+    @overload
+    def query_int(self, name: str, minimum: int, maximum: int, default: int) -> int: ...
+
+    @overload
+    def query_int(
+        self, name: str, minimum: int, maximum: int, default: None = None
+    ) -> int | None: ...
 
     def query_int(
         self, name: str, minimum: int, maximum: int, default: int | None = None

@@ -29,7 +29,7 @@ class TweetListHandler(JsonHandler):
     token: str
 
     async def get(self) -> None:
-        limit = self.query_int("limit", 1, 100, default=20) or 20
+        limit = self.query_int("limit", 1, 100, default=20)
         max_id = self.query_int("max_id", 0, MAX_ID)
         since_id = self.query_int("since_id", 0, MAX_ID)
 
