@@ -78,7 +78,7 @@ def make_app(
         max_body_size=max_body_size,
         # Counts requests being served, so that shutdown can wait for them to finish.
         in_flight=in_flight,
-        # Tornado's own access log line per request would double the cost of a fast read;
-        # requests are counted in /metrics instead and failures are logged by the handler.
+        # Tornado's own access log line per request would double the cost of a fast read.
+        # Requests are counted in /metrics instead, and the handler logs failures.
         log_function=lambda handler: None,
     )

@@ -126,7 +126,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default=env("LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="least severe log level written to standard error (SEVENTWEETS_LOG_LEVEL; "
+        help="minimum level of the log lines written to standard error (SEVENTWEETS_LOG_LEVEL; "
         "default INFO)",
     )  # fmt: skip
     return parser

@@ -26,9 +26,9 @@ from seventweets.netutil import LiteralAddressResolver
 # peer that hangs hold up retweets and network searches that long.
 DEFAULT_PEER_TIMEOUT = 2.0
 
-# Bytes of a peer's response body. A search page of 100 tweets of 280 code points is
-# at most about 350 KB, even with every code point escaped as a JSON surrogate pair
-# (12 bytes), so 1 MiB leaves room and still bounds what a peer can send.
+# Maximum bytes of a peer's response body. A search page of 100 tweets of 280 code
+# points is at most about 350 KB, even with every code point escaped as a JSON surrogate
+# pair (12 bytes). 1 MiB leaves room for that and still bounds what a peer can send.
 MAX_RESPONSE_SIZE = 1024 * 1024
 
 # Requests in flight at once. Tornado's default of 10 would queue a network search

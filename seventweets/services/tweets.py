@@ -22,7 +22,7 @@ IDEMPOTENCY_KEY_MAX_AGE = 24 * 60 * 60
 class JsonPage(NamedTuple):
     # A JSON array of tweet objects, newest first.
     body: bytes
-    # The max_id of the next older page, or None when this page holds the oldest tweet.
+    # The max_id of the next older page, or None when this page contains the oldest tweet.
     next_max_id: int | None
 
 
