@@ -77,6 +77,17 @@ class NodeMetrics:
             "Gossip exchanges with a peer that failed or timed out.",
             registry=self.registry,
         )
+        self.gossip_sent_bytes = Counter(
+            "seventweets_gossip_sent_bytes",
+            "Bytes of the request bodies of the gossip exchanges this node started.",
+            registry=self.registry,
+        )
+        self.gossip_received_bytes = Counter(
+            "seventweets_gossip_received_bytes",
+            "Bytes of the reply bodies of the gossip exchanges this node started, "
+            "as sent on the wire (compressed when the peer compressed them).",
+            registry=self.registry,
+        )
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._gauges = _GaugeCallbacks()
         self.registry.register(self._gauges)

@@ -11,6 +11,7 @@ overloaded the loop: exchanges timed out and nodes declared each other dead.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import tornado.httpclient
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.testing
 import tornado.web
@@ -641,3 +643,41 @@ async def test_unresponsive_peer_never_stalls_rounds() -> None:
     assert nodes[0].status_of("hole") in (Status.SUSPECT, Status.DEAD)
     hole.close()
     await shut_down(nodes)
+
+
+class RecordingGossipHandler(tornado.web.RequestHandler):
+    """Reply to gossip with a fixed gzip body and keep each request's headers and body."""
+
+    def initialize(self, requests: list[tornado.httputil.HTTPServerRequest]) -> None:
+        self.requests = requests
+
+    def post(self) -> None:
+        self.requests.append(self.request)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Encoding", "gzip")
+        self.finish(gzip.compress(json.dumps({"members": []}).encode()))
+
+
+@pytest.mark.gen_test
+async def test_exchange_bytes_counted_as_sent() -> None:
+    """The gossiper requests gzip and counts request and reply bodies as sent."""
+    requests: list[tornado.httputil.HTTPServerRequest] = []
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(
+        tornado.web.Application(
+            [(r"/gossip", RecordingGossipHandler, {"requests": requests})]
+        )
+    )
+    server.add_sockets([sock])
+    node = GossipNode("n0")
+    reply_size = len(gzip.compress(json.dumps({"members": []}).encode()))
+
+    exchanged = await node.gossiper._exchange(f"http://127.0.0.1:{port}")
+
+    assert exchanged
+    assert len(requests) == 1
+    assert "gzip" in requests[0].headers.get("Accept-Encoding", "")
+    assert node.metrics.gossip_sent_bytes._value.get() == len(requests[0].body)
+    assert node.metrics.gossip_received_bytes._value.get() == reply_size
+    server.stop()
+    await shut_down([node])

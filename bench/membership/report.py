@@ -60,9 +60,10 @@ REAL = [
     ("G8 heal after a 25/25 split", "partition_half", 5, "rounds"),
     ("G8 heal after a 49/1 split", "partition_one", 5, "rounds"),
     ("G9 left entry dropped everywhere", "tombstone", 62, "s"),
+    ("G9 views that add a departed member back", "ghost", 0, "views"),
     ("G10 full views after a late seed start", "seed_down", None, "rounds"),
     ("G10 seed crash detected", "seed_crash", 12, "s"),
-    ("G11 traffic per node (estimate)", "cost_traffic", 40, "KB/s"),
+    ("G11 traffic per node, system-call bytes", "cost_traffic", 40, "KB/s"),
     ("G11 CPU of the whole network", "cost_cpu", 0.5, "cores"),
 ]
 

@@ -19,10 +19,10 @@ Every process it starts is stopped by pid when the run ends, also on failure or 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
 import signal
+import socket
 import sys
 import time
 import urllib.request
@@ -60,7 +60,13 @@ class Runner:
     def record(
         self, scenario: str, value: float | None, unit: str = "s", **extra: Any
     ) -> None:
-        row = {"scenario": scenario, "value": value, "unit": unit, **extra}
+        row = {
+            "scenario": scenario,
+            "value": value,
+            "unit": unit,
+            **extra,
+            "loadavg": load_average(),
+        }
         if unit == "s" and value is not None:
             row["rounds"] = round(value / self.interval, 2)
         self.rows.append(row)
@@ -237,39 +243,48 @@ class Runner:
         self.cluster.heal()
 
     def cost(self, seconds: float = 30.0) -> None:
-        """Measure CPU of all nodes and gossip traffic over a quiet window."""
+        """Measure the CPU of all nodes and their gossip traffic over a quiet window.
+
+        Body bytes come from the gossipers' own counters in ``/metrics``. HTTP headers
+        are added per exchange at the sizes ``gossip_message_sizes`` measures.
+        """
         cluster = self.cluster
         nodes = cluster.current()
-        requests_before = sum(gossip_requests(node) for node in nodes)
-        lo_before = loopback_bytes()
+        before = [gossip_counters(node) for node in nodes]
         cpu_before = cluster.cpu_seconds(nodes)
         started = time.monotonic()
 
         time.sleep(seconds)
 
+        cpu = cluster.cpu_seconds(nodes) - cpu_before
+        after = [gossip_counters(node) for node in nodes]
         elapsed = time.monotonic() - started
-        cpu = (cluster.cpu_seconds(nodes) - cpu_before) / elapsed
-        lo = (loopback_bytes() - lo_before) / elapsed
-        requests = (
-            sum(gossip_requests(node) for node in nodes) - requests_before
-        ) / elapsed
-
-        body = {"from": nodes[0].name, "members": cluster.registry(nodes[0])}
-        # Compact separators, as the gossiper sends.
-        table = json.dumps(body, separators=(",", ":"))
-        compressed = len(gzip.compress(table.encode()))
-        self.record("cost_cpu", round(cpu, 3), "cores", nodes=len(nodes))
+        delta = {
+            key: (sum(c[key] for c in after) - sum(c[key] for c in before)) / elapsed
+            for key in before[0]
+        }
+        sizes = gossip_message_sizes(
+            nodes[1], nodes[0].name, cluster.registry(nodes[0])
+        )
+        heads = sizes["request_head_bytes"] + sizes["reply_head_bytes"]
+        bodies = delta["sent_bytes"] + delta["received_bytes"]
+        # Every byte leaves one node and enters another, so it counts twice in the
+        # in+out traffic summed over the nodes.
+        per_node = 2 * (bodies + delta["exchanges"] * heads) / len(nodes)
+        self.record("cost_cpu", round(cpu / elapsed, 3), "cores", nodes=len(nodes))
         self.record(
             "cost_traffic",
-            round(traffic_per_node(requests, len(table), len(nodes)) / 1000, 2),
+            round(per_node / 1000, 2),
             "KB/s",
-            exchanges_per_second=round(requests, 1),
-            table_bytes=len(table),
-            gzip_table_bytes=compressed,
-            gzip_kb_per_s=round(
-                traffic_per_node(requests, compressed, len(nodes)) / 1000, 2
+            bodies_kb_per_s=round(2 * bodies / len(nodes) / 1000, 2),
+            exchanges_per_second=round(delta["exchanges"], 1),
+            request_body_bytes_per_exchange=round(
+                delta["sent_bytes"] / delta["exchanges"]
             ),
-            loopback_kb_per_s_per_node=round(2 * lo / len(nodes) / 1000, 2),
+            reply_body_bytes_per_exchange=round(
+                delta["received_bytes"] / delta["exchanges"]
+            ),
+            **sizes,
         )
 
     def leave(self) -> None:
@@ -581,16 +596,6 @@ class Runner:
         )
 
 
-def traffic_per_node(exchanges_per_second: float, body_bytes: int, nodes: int) -> float:
-    """Return the bytes per second in and out of one node, an estimate.
-
-    One exchange carries a table each way plus about 200 bytes of HTTP headers each
-    way, and every byte leaves one node and enters another.
-    """
-    per_exchange = 2 * (body_bytes + 200)
-    return 2 * exchanges_per_second * per_exchange / nodes
-
-
 def own_incarnation(cluster: Cluster, node: NodeProcess) -> int:
     """Return the incarnation the node gives itself in ``GET /registry``."""
     for member in cluster.registry(node):
@@ -599,27 +604,61 @@ def own_incarnation(cluster: Cluster, node: NodeProcess) -> int:
     raise LookupError(f"node {node.name} does not list itself")
 
 
-def gossip_requests(node: NodeProcess) -> float:
-    """Return the count of POST /gossip requests the node has served, from /metrics."""
-    try:
-        with urllib.request.urlopen(node.address + "/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    total = 0.0
+def gossip_counters(node: NodeProcess) -> dict[str, float]:
+    """Return the node's gossip counters from /metrics: POST /gossip requests served,
+    and the body bytes sent and received in the exchanges the node started."""
+    with urllib.request.urlopen(node.address + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counters = {"exchanges": 0.0, "sent_bytes": 0.0, "received_bytes": 0.0}
     for line in text.splitlines():
-        if line.startswith(REQUEST_COUNT) and 'route="/gossip"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        name, _, value = line.rpartition(" ")
+        if name.startswith(REQUEST_COUNT) and 'route="/gossip"' in name:
+            counters["exchanges"] += float(value)
+        elif name == "seventweets_gossip_sent_bytes_total":
+            counters["sent_bytes"] = float(value)
+        elif name == "seventweets_gossip_received_bytes_total":
+            counters["received_bytes"] = float(value)
+    return counters
 
 
-def loopback_bytes() -> int:
-    """Return bytes sent on the loopback interface so far (all processes of the host)."""
-    for line in Path("/proc/net/dev").read_text().splitlines():
-        name, _, data = line.partition(":")
-        if name.strip() == "lo":
-            return int(data.split()[8])
-    return 0
+def gossip_message_sizes(
+    node: NodeProcess, sender: str, members: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Send ``members`` to the node as one gossip request, once accepting gzip and once
+    not, and return the bytes of the request and of each reply as sent.
+
+    The request head is the one Tornado's simple HTTP client sends for a gossip
+    exchange (request line, Connection, Host, Content-Type, Content-Length and
+    Accept-Encoding). The reply heads are read from the socket.
+    """
+    body = json.dumps({"from": sender, "members": members}, separators=(",", ":"))
+    host = node.address.removeprefix("http://")
+    head = (
+        f"POST /gossip HTTP/1.1\r\nConnection: close\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Accept-Encoding: gzip\r\n\r\n"
+    )
+    sizes: dict[str, Any] = {
+        "request_head_bytes": len(head),
+        "request_body_bytes": len(body),
+    }
+    for label, accepted in (("reply", "gzip"), ("reply_plain", "identity")):
+        request = head.replace("Accept-Encoding: gzip", f"Accept-Encoding: {accepted}")
+        with socket.create_connection(("127.0.0.1", node.port), timeout=5) as sock:
+            sock.sendall(request.encode() + body.encode())
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+        reply_head, _, reply_body = raw.partition(b"\r\n\r\n")
+        sizes[label + "_head_bytes"] = len(reply_head) + 4
+        sizes[label + "_body_bytes"] = len(reply_body)
+        sizes[label + "_gzip"] = b"content-encoding: gzip" in reply_head.lower()
+    return sizes
+
+
+def load_average() -> str:
+    """Return the 1, 5 and 15-minute load averages of the host from /proc/loadavg."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 SCENARIOS = [
@@ -664,11 +703,13 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM of the harness itself ends the run through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"workdir {cluster.workdir}", flush=True)
+    runner.record("machine_load", None, "loadavg", when="start")
     try:
         with cluster:
             for scenario in args.scenarios:
                 getattr(runner, scenario)()
     finally:
+        runner.record("machine_load", None, "loadavg", when="end")
         if args.json:
             Path(args.json).write_text(json.dumps(runner.rows, indent=1))
         if not args.keep:

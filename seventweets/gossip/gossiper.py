@@ -265,6 +265,7 @@ class Gossiper:
                 exc,
             )
             return False
+        self._count_bytes(response)
         if response.code != 200:
             self._count_failure()
             log.warning(
@@ -289,6 +290,16 @@ class Gossiper:
             )
             return False
         return True
+
+    def _count_bytes(self, response: HTTPResponse) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.gossip_sent_bytes.inc(len(response.request.body or b""))
+        # Tornado decompresses a gzip reply but keeps its Content-Length, which is the
+        # size on the wire. A reply without that header counts its decoded size.
+        length = response.headers.get("Content-Length")
+        received = int(length) if length is not None else len(response.body or b"")
+        self._metrics.gossip_received_bytes.inc(received)
 
     def _count_failure(self) -> None:
         if self._metrics is not None:
