@@ -15,6 +15,7 @@ from seventweets.handlers.registry import (
     RegistryMemberHandler,
 )
 from seventweets.handlers.tweets import TweetHandler, TweetListHandler
+from seventweets.inflight import InFlight
 from seventweets.metrics import NodeMetrics
 from seventweets.peers import DEFAULT_PEER_TIMEOUT, PeerClient
 from seventweets.services.retweets import RetweetService
@@ -32,7 +33,7 @@ def make_app(
     gossiper: Any,
     metrics: NodeMetrics,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    in_flight: Any = None,
+    in_flight: InFlight | None = None,
     retweets: RetweetService | None = None,
     search: SearchService | None = None,
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
@@ -76,8 +77,9 @@ def make_app(
         name=name,
         metrics=metrics,
         max_body_size=max_body_size,
-        # Counts requests being served, so that shutdown can wait for them to finish.
-        in_flight=in_flight,
+        # Counts requests being served, so that shutdown can wait for them to finish,
+        # and times their bodies.
+        in_flight=in_flight or InFlight(),
         # Tornado's own access log line per request would double the cost of a fast read.
         # Requests are counted in /metrics instead, and the handler logs failures.
         log_function=lambda handler: None,

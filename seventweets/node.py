@@ -22,6 +22,7 @@ from seventweets.embedded import (
 )
 from seventweets.errors import DatabaseUnavailableError
 from seventweets.gossip import GossipConfig, Gossiper, JoinRejectedError, faults
+from seventweets.inflight import InFlight
 from seventweets.metrics import NodeMetrics
 from seventweets.services.tweets import TweetService
 from seventweets.storage.database import Database
@@ -34,6 +35,9 @@ DRAIN_TIMEOUT = 10.0
 
 # Milliseconds between purges of expired idempotency keys.
 PURGE_INTERVAL_MS = 60 * 60 * 1000
+
+# Milliseconds between checks for request bodies that stopped arriving.
+BODY_SWEEP_INTERVAL_MS = 5 * 1000
 
 
 class StartError(Exception):
@@ -59,7 +63,8 @@ class Node:
         self._server: tornado.httpserver.HTTPServer | None = None
         self._gossiper: Gossiper | None = None
         self._purge: PeriodicCallback | None = None
-        self._in_flight = _InFlight()
+        self._body_sweep: PeriodicCallback | None = None
+        self._in_flight = InFlight()
         self._gossiping = False
         self._ready = False
 
@@ -121,8 +126,7 @@ class Node:
             # stops a client that keeps sending after that response.
             max_body_size=config.max_body_size + 1024 * 1024,
             idle_connection_timeout=60,
-            # A client that stops sending half way through a body is cut off.
-            body_timeout=60,
+            # Not body_timeout: ``InFlight`` times bodies at a fraction of its cost.
         )
 
         # Join before serving: a node that accepted joins before it knew the network
@@ -137,6 +141,10 @@ class Node:
 
         self._purge = PeriodicCallback(self._purge_idempotency_keys, PURGE_INTERVAL_MS)
         self._purge.start()
+        self._body_sweep = PeriodicCallback(
+            self._close_stalled_bodies, BODY_SWEEP_INTERVAL_MS
+        )
+        self._body_sweep.start()
 
         if config.token is None:
             # Shown once so the user can write; never logged again.
@@ -148,6 +156,9 @@ class Node:
         """Stop the node when a join retried in the background is rejected by a seed."""
         self.failure = reason
         self.stopping.set()
+
+    def _close_stalled_bodies(self) -> None:
+        self._in_flight.close_stalled()
 
     async def _start_embedded(self) -> str:
         data_dir = self.config.data_dir or default_data_dir(self.config.name)
@@ -173,6 +184,8 @@ class Node:
         """Leave the network, stop accepting requests, drain, close the database."""
         if self._purge is not None:
             self._purge.stop()
+        if self._body_sweep is not None:
+            self._body_sweep.stop()
         if self._gossiping:
             assert self._gossiper is not None
             await self._gossiper.leave()
@@ -189,31 +202,6 @@ class Node:
             await asyncio.get_running_loop().run_in_executor(None, self._embedded.stop)
         if self._ready:
             log.info("stopped name=%s", self.config.name)
-
-
-class _InFlight:
-    """Count requests being served, so shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def enter(self) -> None:
-        self.count += 1
-        self._idle.clear()
-
-    def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def wait_idle(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
 
 def _url_host(host: str) -> str:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import tornado.httputil
+import tornado.tcpclient
 
 from tests.conftest import AUTH, JSON, NODE_NAME, TOKEN, Client, body_of
 
@@ -478,6 +479,33 @@ async def test_chunked_oversized_body_rejected(client: Client) -> None:
 
     assert_error(response, 413, "larger than the maximum of 65536 bytes")
     assert listing == []
+
+
+@pytest.mark.gen_test
+async def test_stalled_body_connection_closed(app, client: Client, http_port) -> None:
+    """The connection of a body that stops arriving is closed once the body timeout
+    passes, while bodies that arrived in full are no longer timed."""
+    in_flight = app.settings["in_flight"]
+    await client.request("POST", "/tweets", json_body={"tweet": "whole"}, headers=AUTH)
+    stream = await tornado.tcpclient.TCPClient().connect("127.0.0.1", http_port)
+    await stream.write(
+        b"POST /tweets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    for _ in range(100):
+        if in_flight.receiving:
+            break
+        await asyncio.sleep(0.01)
+
+    closed_early = in_flight.close_stalled(timeout=60)
+    closed = in_flight.close_stalled(timeout=0)
+    received = await asyncio.wait_for(stream.read_until_close(), 5)
+
+    assert closed_early == 0
+    assert closed == 1
+    assert received == b""
+    assert in_flight.receiving == 0
+    assert in_flight.count == 0
 
 
 @pytest.mark.gen_test

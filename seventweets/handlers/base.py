@@ -15,9 +15,11 @@ import time
 from http import HTTPStatus
 from typing import Any, overload
 
+import tornado.http1connection
 import tornado.web
 
 from seventweets import errors
+from seventweets.inflight import InFlight
 from seventweets.jsonutil import decode_json, json_type_name
 from seventweets.metrics import NodeMetrics
 
@@ -74,9 +76,8 @@ class JsonHandler(tornado.web.RequestHandler):
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._started = time.perf_counter()
-        self._in_flight = self.settings.get("in_flight")
-        if self._in_flight is not None:
-            self._in_flight.enter()
+        self._in_flight: InFlight | None = self.settings["in_flight"]
+        self._in_flight.enter()
 
     @property
     def metrics(self) -> NodeMetrics:
@@ -94,16 +95,24 @@ class JsonHandler(tornado.web.RequestHandler):
         return None
 
     def prepare(self) -> None:
-        declared = self.request.headers.get("Content-Length")
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > self.max_body_size
-        ):
-            raise errors.PayloadTooLargeError(
-                f"request body of {declared} bytes is larger than the maximum of "
-                f"{self.max_body_size} bytes"
-            )
+        headers = self.request.headers
+        declared = headers.get("Content-Length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_body_size:
+                raise errors.PayloadTooLargeError(
+                    f"request body of {declared} bytes is larger than the maximum of "
+                    f"{self.max_body_size} bytes"
+                )
+            if int(declared) > 0 and self._in_flight is not None:
+                self._in_flight.body_started(self)
+        elif "Transfer-Encoding" in headers and self._in_flight is not None:
+            self._in_flight.body_started(self)
+
+    def close_connection(self) -> None:
+        """Close the connection without a response, for a body that stopped arriving."""
+        connection = self.request.connection
+        assert isinstance(connection, tornado.http1connection.HTTP1Connection)
+        connection.close()
 
     def data_received(self, chunk: bytes) -> None:
         # An exception raised here would close the connection without a response, so an
@@ -118,6 +127,9 @@ class JsonHandler(tornado.web.RequestHandler):
     @property
     def body(self) -> bytes:
         """Return the raw request body; raise PayloadTooLargeError past the maximum."""
+        if self._in_flight is not None:
+            # The HTTP method runs once the whole body has arrived.
+            self._in_flight.body_ended(self)
         if self._body_size > self.max_body_size:
             raise errors.PayloadTooLargeError(
                 f"request body is larger than the maximum of {self.max_body_size} bytes"
@@ -305,6 +317,7 @@ class JsonHandler(tornado.web.RequestHandler):
     def _leave_in_flight(self) -> None:
         # Called from both on_finish and on_connection_close; counts the request once.
         if self._in_flight is not None:
+            self._in_flight.body_ended(self)
             self._in_flight.leave()
             self._in_flight = None
 
