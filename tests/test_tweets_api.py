@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
 import tornado.httputil
 import tornado.tcpclient
 
+from seventweets.services.tweets import InsertQueue
+from seventweets.storage.database import Database
 from tests.conftest import AUTH, JSON, NODE_NAME, TOKEN, Client, body_of
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -412,6 +415,51 @@ async def test_idempotent_replay_after_delete(client: Client) -> None:
     assert again.code == 201
     assert again.body == first.body
     assert listing == []
+
+
+@pytest.mark.gen_test
+async def test_concurrent_posts_get_own_tweets(client: Client) -> None:
+    """Forty posts at once, some with equal text, each get a tweet of their own with
+    their text, as stored."""
+    texts = [f"tweet {index % 10}" for index in range(40)]
+
+    responses = await asyncio.gather(
+        *(
+            client.request("POST", "/tweets", json_body={"tweet": text}, headers=AUTH)
+            for text in texts
+        )
+    )
+    created = [body_of(response) for response in responses]
+    stored = [
+        body_of(await client.request("GET", f"/tweets/{tweet['id']}"))
+        for tweet in created
+    ]
+
+    assert [response.code for response in responses] == [201] * 40
+    assert len({tweet["id"] for tweet in created}) == 40
+    assert [tweet["tweet"] for tweet in created] == texts
+    assert stored == created
+
+
+@pytest.mark.gen_test
+async def test_insert_queue_one_statement(database: Database) -> None:
+    """Texts queued in one turn of the event loop are inserted in one transaction, and
+    each text gets its own row."""
+    queue = InsertQueue(database, NODE_NAME)
+
+    results = await asyncio.gather(*(queue.insert(f"t{i % 2}") for i in range(5)))
+    tweets = [json.loads(response) for _, response in results]
+    async with database.cursor() as cursor:
+        await cursor.execute(
+            "SELECT count(DISTINCT xmin::text) FROM tweets WHERE id = ANY(%s)",
+            ([tweet_id for tweet_id, _ in results],),
+        )
+        (transactions,) = await cursor.fetchone()
+
+    assert len({tweet_id for tweet_id, _ in results}) == 5
+    assert [tweet["id"] for tweet in tweets] == [tweet_id for tweet_id, _ in results]
+    assert [tweet["tweet"] for tweet in tweets] == ["t0", "t1", "t0", "t1", "t0"]
+    assert transactions == 1
 
 
 @pytest.mark.gen_test

@@ -107,6 +107,23 @@ async def insert_tweet_json(
     return await cursor.fetchone()
 
 
+async def insert_tweets_json(
+    cursor: aiopg.Cursor, name: str, texts: list[str]
+) -> list[tuple[int, str, str]]:
+    """Insert one tweet per text in one statement.
+
+    Returns the id, the text and the tweet object as JSON text of each new row, in no
+    particular order.
+    """
+    await cursor.execute(
+        "WITH t AS (INSERT INTO tweets (tweet) SELECT unnest(%s::text[])"
+        f" RETURNING {TWEET_OBJECT_COLUMNS})"
+        " SELECT t.id, t.tweet, row_to_json(t)::text FROM t",
+        (texts, name),
+    )
+    return await cursor.fetchall()
+
+
 async def delete_tweet(cursor: aiopg.Cursor, tweet_id: int) -> bool:
     await cursor.execute("DELETE FROM tweets WHERE id = %s", (tweet_id,))
     return bool(cursor.rowcount)
