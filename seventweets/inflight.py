@@ -23,8 +23,8 @@ class Receiver(Protocol):
 class InFlight:
     """Requests being served, and those among them still receiving their body.
 
-    Tornado's own ``body_timeout`` wraps every body read in a task and a timer, which
-    measured about 7% of the throughput of POST /tweets. Here a body costs a dictionary
+    Tornado's own ``body_timeout`` wraps every body read in a task and a timer: without
+    it, POST /tweets took about 4% less CPU per request. Here a body costs a dictionary
     entry, and one periodic sweep closes the connections of stalled bodies.
     """
 

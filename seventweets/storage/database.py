@@ -126,7 +126,7 @@ class _AutocommitCursor:
     """A context that lends a pooled connection's cursor, used by every request.
 
     It is a class because, compared with two nested ``asynccontextmanager`` layers, it
-    measured about 4% more throughput on GET /tweets/<id>.
+    took about 3% less CPU per GET /tweets/<id>.
     """
 
     __slots__ = ("_connection", "_cursor", "_pool")
