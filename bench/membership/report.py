@@ -63,7 +63,7 @@ REAL = [
     ("G9 views that add a departed member back", "ghost", 0, "views"),
     ("G10 full views after a late seed start", "seed_down", None, "rounds"),
     ("G10 seed crash detected", "seed_crash", 12, "s"),
-    ("G11 traffic per node, system-call bytes", "cost_traffic", 40, "KB/s"),
+    ("G11 traffic per node, HTTP bytes", "cost_traffic", 40, "KB/s"),
     ("G11 CPU of the whole network", "cost_cpu", 0.5, "cores"),
 ]
 
