@@ -264,9 +264,9 @@ async def test_unknown_route_and_method(client: Client) -> None:
 
     assert_error(missing, 404, "/nowhere")
     assert_error(put, 405, "PUT")
-    assert put.headers["Allow"] == "GET, POST"
+    assert put.headers["Allow"] == "GET, HEAD, POST"
     assert_error(patch, 405, "PATCH")
-    assert patch.headers["Allow"] == "GET, DELETE"
+    assert patch.headers["Allow"] == "GET, HEAD, DELETE"
 
 
 @pytest.mark.gen_test
@@ -554,6 +554,35 @@ async def test_stalled_body_connection_closed(app, client: Client, http_port) ->
     assert received == b""
     assert in_flight.receiving == 0
     assert in_flight.count == 0
+
+
+@pytest.mark.gen_test
+async def test_head_matches_get(client: Client) -> None:
+    """HEAD on a route with GET gets GET's status and headers and no body."""
+    created = body_of(
+        await client.request("POST", "/tweets", json_body={"tweet": "x"}, headers=AUTH)
+    )
+    path = f"/tweets/{created['id']}"
+
+    get = await client.request("GET", path)
+    head = await client.request("HEAD", path)
+    missing = await client.request("HEAD", "/tweets/999999")
+
+    assert head.code == 200
+    assert head.body == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    assert missing.code == 404
+    assert missing.body == b""
+
+
+@pytest.mark.gen_test
+async def test_head_without_get_is_405(client: Client) -> None:
+    """HEAD on a route without GET is a 405 whose Allow header lists neither."""
+    response = await client.request("HEAD", "/gossip")
+
+    assert response.code == 405
+    assert response.headers["Allow"] == "POST"
 
 
 @pytest.mark.gen_test

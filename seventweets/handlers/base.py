@@ -287,14 +287,30 @@ class JsonHandler(tornado.web.RequestHandler):
         body.update(self.error_extra_fields(status_code))
         self.finish(dump_json(body))
 
-    def allowed_methods(self) -> list[str]:
-        """Return the methods this route implements, for the Allow header of a 405."""
-        return [
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """Return the methods this route implements, for the Allow header of a 405.
+
+        HEAD is allowed exactly where GET is.
+        """
+        methods = [
             method
-            for method in self.SUPPORTED_METHODS
-            if getattr(type(self), method.lower(), None)
+            for method in cls.SUPPORTED_METHODS
+            if getattr(cls, method.lower(), None)
             is not getattr(tornado.web.RequestHandler, method.lower(), None)
         ]
+        if "GET" not in methods:
+            methods.remove("HEAD")
+        return methods
+
+    async def head(self, *args: str) -> None:
+        """Run GET for a HEAD request, so it gets GET's status and headers; Tornado
+        drops the body."""
+        if "GET" not in self.allowed_methods():
+            raise tornado.web.HTTPError(405)
+        response = self.get(*args)
+        if response is not None:
+            await response
 
     def error_extra_fields(self, status_code: int) -> dict[str, Any]:
         """Fields that a route adds to its error body; none by default."""
