@@ -320,6 +320,18 @@ async def test_migration_creates_search_indexes(database: Database) -> None:
 
 
 @pytest.mark.gen_test
+async def test_trigram_index_has_short_pending_list(database: Database) -> None:
+    """The trigram index merges its pending list at 256 kB, not the 4 MB default."""
+    async with database.cursor() as cursor:
+        await cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'tweets_tweet_trgm_idx'"
+        )
+        (options,) = await cursor.fetchone()
+
+    assert options == ["gin_pending_list_limit=256"]
+
+
+@pytest.mark.gen_test
 async def test_missing_trigram_index_warns_once(
     client: Client, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
