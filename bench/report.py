@@ -156,6 +156,9 @@ def render_report(results: dict[str, Any]) -> str:
         " node, ...) route by route. The table gives medians over the rounds; the ratio"
         " is the node's median requests per second over the bare server's, and its range"
         " is the spread of the ratios taken within each round.",
+        "- After every run of `POST /tweets` (warm-up runs too), the script runs"
+        " `VACUUM (ANALYZE) tweets` before the next run starts, so that autovacuum does"
+        " not work off the inserted rows on the load core during later runs.",
         "- Server CPU per request is the server process's user plus system time during"
         " the run, from `/proc/PID/stat`, over the requests wrk completed.",
         "- The machine may be shared. Before each run the script waits (up to"
