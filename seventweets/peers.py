@@ -107,6 +107,8 @@ class PeerClient:
     def _http_client(self) -> SimpleAsyncHTTPClient:
         # Made on first use, so that it belongs to the running loop. Its own instance,
         # because nodes that share one loop in tests must not share client slots.
+        # TODO: reuse connections to peers. This client opens one per request, which
+        # costs the node about 0.75 ms of CPU per member of a network search.
         if self._client is None:
             self._client = SimpleAsyncHTTPClient(
                 force_instance=True,
