@@ -99,15 +99,14 @@ class JsonHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         headers = self.request.headers
         declared = headers.get("Content-Length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.max_body_size:
-                raise errors.PayloadTooLargeError(
-                    f"request body of {declared} bytes is larger than the maximum of "
-                    f"{self.max_body_size} bytes"
-                )
-            if int(declared) > 0 and self._in_flight is not None:
-                self._in_flight.body_started(self)
-        elif "Transfer-Encoding" in headers and self._in_flight is not None:
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        if size is not None and size > self.max_body_size:
+            raise errors.PayloadTooLargeError(
+                f"request body of {declared} bytes is larger than the maximum of "
+                f"{self.max_body_size} bytes"
+            )
+        has_body = (size is not None and size > 0) or "Transfer-Encoding" in headers
+        if has_body and self._in_flight is not None:
             self._in_flight.body_started(self)
 
     def close_connection(self) -> None:

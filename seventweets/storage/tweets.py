@@ -99,12 +99,8 @@ async def insert_tweet_json(
     cursor: aiopg.Cursor, name: str, text: str
 ) -> tuple[int, str]:
     """Insert a tweet; return its id and its tweet object as JSON text."""
-    await cursor.execute(
-        "WITH t AS (INSERT INTO tweets (tweet) VALUES (%s)"
-        f" RETURNING {TWEET_OBJECT_COLUMNS}) SELECT t.id, row_to_json(t)::text FROM t",
-        (text, name),
-    )
-    return await cursor.fetchone()
+    [(tweet_id, _, response)] = await insert_tweets_json(cursor, name, [text])
+    return tweet_id, response
 
 
 async def insert_tweets_json(
